@@ -1,0 +1,134 @@
+"""The ``aet`` command line: one thin command per stage (typer + rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import aet
+from aet.errors import AetError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Atomic electron tomography toolkit.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"aet {aet.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """aet: simulate, reconstruct, augment, trace and refine atomic electron tomography data."""
+
+
+def run_app() -> None:
+    """Entry point that prints aet errors as one clear line, without a traceback, and exits 1."""
+    try:
+        app(standalone_mode=False)
+    except AetError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise SystemExit(1) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors keep their own formatting
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if isinstance(exc, click.exceptions.Exit):
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+def describe(obj: Any) -> list[tuple[str, str]]:
+    """Human-readable facts about a loaded object, as (name, value) rows."""
+    from aet.model import AtomicModel, TiltSeries, Volume
+
+    def rng(a: np.ndarray) -> str:
+        return f"{float(a.min()):.4g} … {float(a.max()):.4g}" if a.size else "empty"
+
+    if isinstance(obj, TiltSeries):
+        return [
+            ("object", "TiltSeries"),
+            ("images", f"{obj.n_images} × {obj.images.shape[1]} × {obj.images.shape[2]} ({obj.images.dtype})"),
+            ("pixel size", f"{obj.pixel_size:g} Å"),
+            ("tilt range θ", f"{rng(obj.tilt_angles)} °"),
+            ("Euler convention", obj.euler_convention + (" (single-axis)" if obj.is_single_axis() else "")),
+            ("value range", rng(obj.images)),
+        ]
+    if isinstance(obj, Volume):
+        return [
+            ("object", "Volume"),
+            ("shape [z, y, x]", " × ".join(map(str, obj.shape)) + f" ({obj.data.dtype})"),
+            ("voxel size", f"{obj.voxel_size:g} Å"),
+            ("extent", " × ".join(f"{s * obj.voxel_size:.1f}" for s in obj.shape) + " Å"),
+            ("value range", rng(obj.data)),
+        ]
+    if isinstance(obj, AtomicModel):
+        counts = {e: obj.elements.count(e) for e in obj.species}
+        rows = [
+            ("object", "AtomicModel"),
+            ("atoms", str(len(obj))),
+            ("elements", ", ".join(f"{e}: {n}" for e, n in counts.items()) or "none"),
+        ]
+        if len(obj):
+            span = obj.positions.max(axis=0) - obj.positions.min(axis=0)
+            rows.append(("extent x, y, z", ", ".join(f"{s:.1f}" for s in span) + " Å"))
+        if obj.b_factor is not None:
+            rows.append(("B-factor", f"{rng(obj.b_factor)} Å² (AET convention)"))
+        return rows
+    arr = np.asarray(obj)
+    if arr.ndim == 2 and arr.shape[1] == 3:
+        return [
+            ("object", "Euler angles [n, 3] (φ, θ, ψ)"),
+            ("count", str(arr.shape[0])),
+            ("θ range", f"{rng(arr[:, 1])} °"),
+            ("φ range", f"{rng(arr[:, 0])} °"),
+            ("ψ range", f"{rng(arr[:, 2])} °"),
+        ]
+    return [("object", f"array {arr.shape} {arr.dtype}"), ("value range", rng(arr))]
+
+
+@app.command()
+def info(
+    file: Annotated[Path, typer.Argument(help="Any file aet reads (MRC, TIFF, HDF5, NPY/NPZ, MAT, XYZ, CSV, ...).")],
+    key: Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Force tiltseries, volume, model, angles or types.")] = None,
+    angles: Annotated[Path | None, typer.Option(help="Angle file for a bare projection stack.")] = None,
+) -> None:
+    """Show what a file holds: shape, pixel size, angle range, value range, atoms and elements."""
+    obj = aet.io.read(file, key=key, kind=kind, angles=angles)
+    table = Table(title=str(file), show_header=False)
+    for name, value in describe(obj):
+        table.add_row(name, escape(value))
+    console.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """Self-check of the installation (the full pipeline demo arrives with the pipeline)."""
+    import torch
+
+    from aet.model import AtomicModel
+
+    model = AtomicModel(np.zeros((1, 3)), ["Pt"])
+    table = Table(title="aet self-check", show_header=False)
+    table.add_row("aet", aet.__version__)
+    table.add_row("torch", f"{torch.__version__} (CUDA available: {torch.cuda.is_available()})")
+    table.add_row("numpy", np.__version__)
+    table.add_row("data model", f"AtomicModel with {len(model)} atom(s): {model.elements}")
+    console.print(table)

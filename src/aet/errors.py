@@ -1,0 +1,17 @@
+"""The aet exception family: every message says what is wrong and how to fix it."""
+
+
+class AetError(Exception):
+    """Base class of every error aet raises on purpose."""
+
+
+class AetInputError(AetError, ValueError):
+    """Input data has the wrong shape, size, units or values."""
+
+
+class AetFormatError(AetError):
+    """A file cannot be read or written in the requested format."""
+
+
+class AetFileNotFoundError(AetError, FileNotFoundError):
+    """A named input file does not exist."""

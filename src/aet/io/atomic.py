@@ -1,0 +1,73 @@
+"""Atomic file output: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aet.errors import AetFormatError
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless asked, and make sure the folder exists."""
+    if path.exists() and not overwrite:
+        raise AetFormatError(f"{path} already exists; choose another name or pass overwrite=True to replace it.")
+    if not path.parent.exists():
+        raise AetFormatError(f"the folder {path.parent} does not exist; create it first.")
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: Path) -> Iterator[list[Path]]:
+    """Yield temporary paths (same folder, same suffix) for ``paths``; rename them into place on success.
+
+    If the body raises, every temporary file is removed and no target is touched.
+    """
+    tmps: list[Path] = []
+    try:
+        for p in paths:
+            fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{p.suffix}", dir=p.parent)
+            os.close(fd)
+            tmps.append(Path(name))
+        yield tmps
+        for tmp, p in zip(tmps, paths, strict=True):
+            os.replace(tmp, p)
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def sidecar_path(path: Path) -> Path:
+    """The JSON sidecar that holds what the main file's format cannot (``name.mrc`` -> ``name.mrc.json``)."""
+    return path.with_name(path.name + ".json")
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """Return the sidecar's content, or an empty dict when there is none."""
+    side = sidecar_path(path)
+    if not side.exists():
+        return {}
+    try:
+        return json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AetFormatError(f"the sidecar {side} is not valid JSON ({exc}); fix or delete it.") from exc
+
+
+def dump_json(obj: dict[str, Any], path: Path) -> None:
+    """Write JSON (used on temporary paths from :func:`atomic_paths`)."""
+    path.write_text(json.dumps(obj, indent=2, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

@@ -1,0 +1,267 @@
+"""The three data objects that flow through aet: TiltSeries, Volume and AtomicModel.
+
+Geometry (see docs/conventions.md): a right-handed lab frame (x, y, z) in Å. A volume array is indexed
+``[z, y, x]``; the beam runs along +z at zero tilt, so the 0° projection is ``volume.sum(axis=0)``. Images
+are indexed ``[n, rows, cols] = [n, y, x]``; the tilt axis is y (image rows run along it). Lengths are Å,
+angles are degrees, and Euler angles are stored with their convention ("zyz" or "zyx").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aet.errors import AetInputError
+
+EULER_CONVENTIONS = ("zyz", "zyx")
+
+
+def _finite(name: str, arr: np.ndarray) -> None:
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise AetInputError(
+            f"{name} contains {bad} NaN or infinite value(s); clean or mask them before loading into aet."
+        )
+
+
+def _positive(name: str, value: float) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise AetInputError(f"{name} must be a positive number of Å, got {value!r}.")
+    return value
+
+
+def as_euler_angles(angles: Any) -> np.ndarray:
+    """Return angles as an ``[n, 3]`` float64 array of (φ, θ, ψ) in degrees.
+
+    A 1-D list of tilt angles θ is expanded to ``(0, θ, 0)`` (single-axis tilt about y).
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    if a.ndim == 1:
+        a = np.stack([np.zeros_like(a), a, np.zeros_like(a)], axis=1)
+    elif a.ndim == 2 and a.shape[1] == 1:
+        return as_euler_angles(a[:, 0])
+    elif a.ndim == 2 and a.shape[1] not in (1, 3) and a.shape[0] == 3:
+        a = a.T
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise AetInputError(
+            f"angles must be a list of tilt angles or an [n, 3] array of Euler angles (φ, θ, ψ) in degrees; "
+            f"got shape {np.shape(angles)}."
+        )
+    _finite("angles", a)
+    return a
+
+
+@dataclass
+class TiltSeries:
+    """A stack of projection images with their geometry.
+
+    Attributes:
+        images: ``[n, rows, cols]`` float32 projections (rows run along the tilt axis y).
+        angles: ``[n, 3]`` Euler angles (φ, θ, ψ) in degrees; θ is the tilt about y.
+        pixel_size: image pixel size in Å.
+        euler_convention: ``"zyz"`` (GENFIRE) or ``"zyx"`` (RESIRE); how (φ, θ, ψ) compose.
+        tilt_axis: in-plane direction of the tilt axis in degrees, counter-clockwise from image axis 0
+            (rows); 0 means the images are already aligned so that the tilt axis runs along the rows.
+        shifts: optional ``[n, 2]`` per-image (row, col) shifts in Å.
+        dose: optional ``[n]`` dose per image in e/Å².
+        metadata: free-form extra information (kept in a JSON sidecar where a format cannot hold it).
+    """
+
+    images: np.ndarray
+    angles: np.ndarray
+    pixel_size: float = 1.0
+    euler_convention: str = "zyz"
+    tilt_axis: float = 0.0
+    shifts: np.ndarray | None = None
+    dose: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images)
+        if images.ndim == 2:
+            raise AetInputError(
+                f"a tilt series needs a stack [n, rows, cols], got one 2-D image of shape {images.shape}; "
+                "wrap a single projection as images[None]."
+            )
+        if images.ndim != 3:
+            raise AetInputError(f"a tilt series needs a 3-D stack [n, rows, cols], got shape {images.shape}.")
+        if not np.issubdtype(images.dtype, np.number):
+            raise AetInputError(f"tilt-series images must be numeric, got dtype {images.dtype}.")
+        self.images = np.ascontiguousarray(images, dtype=np.float32)
+        _finite("tilt-series images", self.images)
+        self.angles = as_euler_angles(self.angles)
+        n = self.images.shape[0]
+        if self.angles.shape[0] != n:
+            raise AetInputError(
+                f"{self.angles.shape[0]} angles were given for {n} images; give exactly one angle per image "
+                "(check that the image axis is first and that no angle was dropped)."
+            )
+        if self.euler_convention not in EULER_CONVENTIONS:
+            raise AetInputError(f"unknown Euler convention {self.euler_convention!r}; use one of {EULER_CONVENTIONS}.")
+        self.pixel_size = _positive("pixel_size", self.pixel_size)
+        self.tilt_axis = float(self.tilt_axis)
+        if self.shifts is not None:
+            self.shifts = np.asarray(self.shifts, dtype=np.float64)
+            if self.shifts.shape != (n, 2):
+                raise AetInputError(f"shifts must be [n, 2] = [{n}, 2] in Å, got {self.shifts.shape}.")
+            _finite("shifts", self.shifts)
+        if self.dose is not None:
+            self.dose = np.asarray(self.dose, dtype=np.float64).reshape(-1)
+            if self.dose.shape != (n,):
+                raise AetInputError(f"dose must have one value per image ({n}), got {self.dose.shape[0]}.")
+
+    @property
+    def n_images(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def tilt_angles(self) -> np.ndarray:
+        """θ of each image in degrees."""
+        return self.angles[:, 1]
+
+    def is_single_axis(self, tol: float = 1e-6) -> bool:
+        """True when φ = ψ = 0 for every image: a pure tilt about y."""
+        return bool(np.all(np.abs(self.angles[:, [0, 2]]) < tol))
+
+
+@dataclass
+class Volume:
+    """A 3-D tomogram.
+
+    Attributes:
+        data: ``[z, y, x]`` float32 array.
+        voxel_size: edge of a cubic voxel in Å.
+        origin: ``(z, y, x)`` position of voxel ``[0, 0, 0]`` in Å.
+        metadata: free-form extra information.
+    """
+
+    data: np.ndarray
+    voxel_size: float = 1.0
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim != 3:
+            raise AetInputError(f"a volume must be a 3-D array [z, y, x], got shape {data.shape}.")
+        if not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
+            raise AetInputError(f"volume data must be numeric, got dtype {data.dtype}.")
+        self.data = np.ascontiguousarray(data, dtype=np.float32)
+        _finite("volume", self.data)
+        self.voxel_size = _positive("voxel_size", self.voxel_size)
+        origin = np.asarray(self.origin, dtype=np.float64).reshape(-1)
+        if origin.shape != (3,):
+            raise AetInputError(f"origin must be (z, y, x) in Å, got {self.origin!r}.")
+        self.origin = tuple(float(v) for v in origin)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.data.shape)  # type: ignore[return-value]
+
+
+@dataclass
+class AtomicModel:
+    """Atom positions with species and optional per-atom parameters.
+
+    Attributes:
+        positions: ``[N, 3]`` Cartesian (x, y, z) positions in Å.
+        elements: ``N`` element symbols ("Pt", "Fe", ...).
+        b_factor: optional ``[N]`` B in Å², AET convention: an atom is H·exp(−π² r² / B),
+            i.e. a Gaussian of standard deviation σ = √(B/2)/π (twice as wide as the crystallographic
+            Debye–Waller blur with the same B).
+        height: optional ``[N]`` peak height H of that Gaussian (arbitrary units or probability per Å³).
+        labels: optional ``[N]`` integer labels (e.g. species class from tracing).
+        scores: optional per-atom arrays (fit quality, intensity, ...), each ``[N]``.
+        metadata: free-form extra information.
+    """
+
+    positions: np.ndarray
+    elements: list[str]
+    b_factor: np.ndarray | None = None
+    height: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pos = np.asarray(self.positions, dtype=np.float64)
+        if pos.ndim == 2 and pos.shape[1] != 3 and pos.shape[0] == 3:
+            pos = pos.T
+        if pos.size == 0:
+            pos = pos.reshape(0, 3)
+        if pos.ndim != 2 or pos.shape[1] != 3:
+            raise AetInputError(f"positions must be [N, 3] (x, y, z) in Å, got shape {np.shape(self.positions)}.")
+        _finite("atom positions", pos)
+        self.positions = pos
+        n = pos.shape[0]
+        elements = [str(e) for e in np.asarray(self.elements).reshape(-1)]
+        if len(elements) == 1 and n > 1:
+            elements = elements * n
+        if len(elements) != n:
+            raise AetInputError(
+                f"the model has {n} positions but {len(elements)} element/type entries; the lists must match "
+                "one to one (drop or fix the extra entries in the source file explicitly)."
+            )
+        from aet.elements import check_symbols
+
+        self.elements = check_symbols(elements)
+        for name in ("b_factor", "height", "labels"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            arr = np.asarray(value, dtype=np.int64 if name == "labels" else np.float64).reshape(-1)
+            if arr.size == 1 and n != 1:
+                arr = np.full(n, arr[0], dtype=arr.dtype)
+            if arr.shape != (n,):
+                raise AetInputError(f"{name} must have one value per atom ({n}), got {arr.shape[0]}.")
+            _finite(name, arr)
+            setattr(self, name, arr)
+        scores = {}
+        for key, value in self.scores.items():
+            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            if arr.shape != (n,):
+                raise AetInputError(f"score {key!r} must have one value per atom ({n}), got {arr.shape[0]}.")
+            scores[key] = arr
+        self.scores = scores
+
+    def __len__(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def species(self) -> list[str]:
+        """Distinct element symbols, in order of first appearance."""
+        return list(dict.fromkeys(self.elements))
+
+    def to_ase(self):
+        """Return an ``ase.Atoms`` with the per-atom arrays attached."""
+        import ase
+
+        atoms = ase.Atoms(symbols=self.elements, positions=self.positions)
+        for name in ("b_factor", "height", "labels"):
+            value = getattr(self, name)
+            if value is not None:
+                atoms.set_array(name, value)
+        for key, value in self.scores.items():
+            atoms.set_array(f"score_{key}", value)
+        atoms.info.update({k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float, bool))})
+        return atoms
+
+    @classmethod
+    def from_ase(cls, atoms) -> AtomicModel:
+        """Build a model from an ``ase.Atoms`` (per-atom arrays named as in :meth:`to_ase` are kept)."""
+        arrays = atoms.arrays
+        scores = {k[len("score_") :]: np.asarray(v) for k, v in arrays.items() if k.startswith("score_")}
+        return cls(
+            positions=np.asarray(atoms.get_positions()),
+            elements=list(atoms.get_chemical_symbols()),
+            b_factor=arrays.get("b_factor"),
+            height=arrays.get("height"),
+            labels=arrays.get("labels"),
+            scores=scores,
+            metadata=dict(atoms.info),
+        )
