@@ -1,0 +1,280 @@
+"""The one shared projector: volume -> projections and its exact adjoint, in PyTorch.
+
+Simulation, reconstruction, refinement and the R-factor all call this module, so the geometry of
+docs/conventions.md is fixed here once.
+
+Method (chosen by measurement, see docs/benchmarks.md): voxel-driven linear interpolation. Every voxel centre
+is carried to the detector (x', y') = (Rᵀ r)[:2] and its value is shared between the neighbouring detector
+pixels with linear weights. The adjoint uses the very same weights (a gather), so ⟨P x, y⟩ = ⟨x, Pᵀ y⟩ holds
+to rounding error.
+
+* Single-axis tilt series (every R maps y onto itself) take the fast path: each detector row sees one volume
+  slice, all slices share the same 2-D operator, and that operator is stored once as a sparse CSR matrix
+  applied to all slices in one sparse-dense product.
+* Any other Euler angles take the general path: a 2-D bilinear scatter per projection (index_add), and
+  the matching bilinear gather for the adjoint.
+
+Both paths are differentiable: autograd calls the adjoint for the backward pass of the forward and vice versa.
+Hand-written because no maintained Python library offers an exact-adjoint, differentiable, CPU+GPU
+parallel-beam projector for arbitrary Euler angles (ASTRA's is not differentiable and is CPU-slow in 3-D).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+
+from aet.errors import AetInputError
+from aet.model import as_euler_angles
+from aet.physics.geometry import beam_frame, is_single_axis
+
+_CACHE: OrderedDict[tuple, Projector] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def centre(n: int) -> int:
+    """Index of the rotation centre of an axis of length n (the FFT centre)."""
+    return n // 2
+
+
+class Projector:
+    """Parallel-beam projector for a volume ``[z, y, x]`` and images ``[n, rows, cols]``.
+
+    Args:
+        shape: volume shape (nz, ny, nx) in voxels.
+        angles: ``[n, 3]`` Euler angles in degrees (or a 1-D list of tilts about y).
+        convention: ``"zyz"`` or ``"zyx"``.
+        image_shape: detector (rows, cols); defaults to (ny, nx). Rows run along y.
+        shifts: optional ``[n, 2]`` (row, col) image shifts in voxels (the image is displaced by them).
+        device, dtype: where and in which precision to compute.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        angles: Any,
+        convention: str = "zyz",
+        image_shape: tuple[int, int] | None = None,
+        shifts: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if len(shape) != 3 or min(shape) < 1:
+            raise AetInputError(f"volume shape must be (nz, ny, nx) with positive sizes, got {shape}.")
+        self.shape = tuple(int(s) for s in shape)
+        self.angles = as_euler_angles(angles)
+        self.convention = convention
+        self.image_shape = tuple(int(s) for s in (image_shape or self.shape[1:]))
+        self.shifts = None if shifts is None else np.asarray(shifts, dtype=np.float64).reshape(-1, 2)
+        if self.shifts is not None and len(self.shifts) != len(self.angles):
+            raise AetInputError(f"{len(self.shifts)} shifts for {len(self.angles)} angles; give one per image.")
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.rt = beam_frame(self.angles, convention)  # [n, 3, 3]
+        # Single-axis fast path: y' = y for every image, no row shift, and detector rows = volume rows.
+        self.single_axis = (
+            is_single_axis(self.angles, convention)
+            and self.image_shape[0] == self.shape[1]
+            and (self.shifts is None or np.all(self.shifts[:, 0] == 0))
+        )
+        self._matrix: torch.Tensor | None = None
+        self._matrix_t: torch.Tensor | None = None
+
+    @property
+    def n_images(self) -> int:
+        return len(self.angles)
+
+    # ------------------------------------------------------------------ single-axis fast path
+    def _slice_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """COO triplets (row = image·cols + col, column = z·nx + x, weight) of the 2-D slice operator."""
+        nz, _, nx = self.shape
+        ncol = self.image_shape[1]
+        z = np.arange(nz, dtype=np.float64) - centre(nz)
+        x = np.arange(nx, dtype=np.float64) - centre(nx)
+        zz, xx = np.meshgrid(z, x, indexing="ij")
+        vox = np.arange(nz * nx, dtype=np.int64)
+        rows, cols, vals = [], [], []
+        for i, m in enumerate(self.rt):
+            u = m[0, 0] * xx + m[0, 2] * zz + centre(ncol)
+            if self.shifts is not None:
+                u = u + self.shifts[i, 1]
+            u = u.ravel()
+            i0 = np.floor(u).astype(np.int64)
+            w1 = u - i0
+            for idx, w in ((i0, 1.0 - w1), (i0 + 1, w1)):
+                ok = (idx >= 0) & (idx < ncol) & (w > 0)
+                rows.append(i * ncol + idx[ok])
+                cols.append(vox[ok])
+                vals.append(w[ok])
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+    def _matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._matrix is None:
+            r, c, v = self._slice_weights()
+            size = (self.n_images * self.image_shape[1], self.shape[0] * self.shape[2])
+            with warnings.catch_warnings():  # torch flags sparse CSR as beta; it is exact and tested here
+                warnings.simplefilter("ignore", UserWarning)
+                coo = torch.sparse_coo_tensor(
+                    torch.from_numpy(np.stack([r, c])),
+                    torch.from_numpy(v).to(self.dtype),
+                    size,
+                    check_invariants=False,
+                ).coalesce()
+                self._matrix = coo.to_sparse_csr().to(self.device)
+                self._matrix_t = coo.t().coalesce().to_sparse_csr().to(self.device)
+        return self._matrix, self._matrix_t  # type: ignore[return-value]
+
+    def _forward_single(self, vol: torch.Tensor) -> torch.Tensor:
+        a, _ = self._matrices()
+        nz, ny, nx = self.shape
+        flat = vol.permute(0, 2, 1).reshape(nz * nx, ny)  # [(z, x), y]
+        out = (a @ flat).reshape(self.n_images, self.image_shape[1], ny)
+        return out.permute(0, 2, 1).contiguous()
+
+    def _adjoint_single(self, img: torch.Tensor) -> torch.Tensor:
+        _, at = self._matrices()
+        nz, ny, nx = self.shape
+        flat = img.permute(0, 2, 1).reshape(self.n_images * self.image_shape[1], ny)
+        out = (at @ flat).reshape(nz, nx, ny)
+        return out.permute(0, 2, 1).contiguous()
+
+    # ------------------------------------------------------------------ general path
+    def _bilinear(self, i: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Flat detector indices and weights of the 4 bilinear neighbours of every voxel, for image i."""
+        nz, ny, nx = self.shape
+        nr, nc = self.image_shape
+        kw = {"device": self.device, "dtype": torch.float64}
+        z = torch.arange(nz, **kw) - centre(nz)
+        y = torch.arange(ny, **kw) - centre(ny)
+        x = torch.arange(nx, **kw) - centre(nx)
+        m = torch.as_tensor(self.rt[i], **kw)
+        du, dv = (0.0, 0.0) if self.shifts is None else (self.shifts[i, 1], self.shifts[i, 0])
+        u = (m[0, 0] * x)[None, None, :] + (m[0, 1] * y)[None, :, None] + (m[0, 2] * z)[:, None, None]
+        v = (m[1, 0] * x)[None, None, :] + (m[1, 1] * y)[None, :, None] + (m[1, 2] * z)[:, None, None]
+        u = (u + centre(nc) + du).reshape(-1)
+        v = (v + centre(nr) + dv).reshape(-1)
+        u0, v0 = torch.floor(u), torch.floor(v)
+        fu, fv = u - u0, v - v0
+        u0, v0 = u0.long(), v0.long()
+        idx, wts = [], []
+        for dv_, wv in ((0, 1 - fv), (1, fv)):
+            for du_, wu in ((0, 1 - fu), (1, fu)):
+                uu, vv = u0 + du_, v0 + dv_
+                ok = (uu >= 0) & (uu < nc) & (vv >= 0) & (vv < nr)
+                idx.append(torch.where(ok, vv * nc + uu, torch.zeros_like(uu)))
+                wts.append(torch.where(ok, wu * wv, torch.zeros_like(wu)).to(self.dtype))
+        return idx, wts
+
+    def _forward_general(self, vol: torch.Tensor) -> torch.Tensor:
+        nr, nc = self.image_shape
+        flat = vol.reshape(-1)
+        out = torch.zeros(self.n_images, nr * nc, device=self.device, dtype=vol.dtype)
+        for i in range(self.n_images):
+            idx, wts = self._bilinear(i)
+            for k in range(4):
+                out[i].index_add_(0, idx[k], flat * wts[k])
+        return out.reshape(self.n_images, nr, nc)
+
+    def _adjoint_general(self, img: torch.Tensor) -> torch.Tensor:
+        flat = img.reshape(self.n_images, -1)
+        out = torch.zeros(int(np.prod(self.shape)), device=self.device, dtype=img.dtype)
+        for i in range(self.n_images):
+            idx, wts = self._bilinear(i)
+            for k in range(4):
+                out += flat[i][idx[k]] * wts[k]
+        return out.reshape(self.shape)
+
+    # ------------------------------------------------------------------ public
+    def _check(self, t: torch.Tensor, expected: tuple[int, ...], what: str) -> torch.Tensor:
+        if tuple(t.shape) != expected:
+            raise AetInputError(f"{what} must have shape {expected}, got {tuple(t.shape)}.")
+        return t.to(device=self.device, dtype=self.dtype)
+
+    def forward(self, volume: torch.Tensor) -> torch.Tensor:
+        """Project ``[z, y, x]`` -> ``[n, rows, cols]`` (sums over voxels; differentiable)."""
+        vol = self._check(torch.as_tensor(volume), self.shape, "the volume")
+        return _Project.apply(vol, self)
+
+    def adjoint(self, images: torch.Tensor) -> torch.Tensor:
+        """Exact adjoint (back-projection) ``[n, rows, cols]`` -> ``[z, y, x]`` (differentiable)."""
+        img = self._check(torch.as_tensor(images), (self.n_images, *self.image_shape), "the images")
+        return _BackProject.apply(img, self)
+
+    def _raw_forward(self, vol: torch.Tensor) -> torch.Tensor:
+        return self._forward_single(vol) if self.single_axis else self._forward_general(vol)
+
+    def _raw_adjoint(self, img: torch.Tensor) -> torch.Tensor:
+        return self._adjoint_single(img) if self.single_axis else self._adjoint_general(img)
+
+
+class _Project(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, vol: torch.Tensor, proj: Projector) -> torch.Tensor:  # type: ignore[override]
+        ctx.proj = proj
+        return proj._raw_forward(vol)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return ctx.proj._raw_adjoint(grad.contiguous()), None
+
+
+class _BackProject(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, img: torch.Tensor, proj: Projector) -> torch.Tensor:  # type: ignore[override]
+        ctx.proj = proj
+        return proj._raw_adjoint(img)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return ctx.proj._raw_forward(grad.contiguous()), None
+
+
+def get_projector(
+    shape: tuple[int, int, int],
+    angles: Any,
+    convention: str = "zyz",
+    image_shape: tuple[int, int] | None = None,
+    shifts: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Projector:
+    """A cached :class:`Projector` (building the sparse operator is the costly part)."""
+    a = as_euler_angles(angles)
+    key = (
+        tuple(shape),
+        a.tobytes(),
+        convention,
+        image_shape,
+        None if shifts is None else np.asarray(shifts).tobytes(),
+        str(device),
+        dtype,
+    )
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    proj = Projector(shape, a, convention, image_shape, shifts, device, dtype)
+    _CACHE[key] = proj
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return proj
+
+
+def project(volume: Any, angles: Any, convention: str = "zyz", **kw: Any) -> torch.Tensor:
+    """Project a volume ``[z, y, x]`` (array or tensor) at the given Euler angles -> ``[n, rows, cols]``."""
+    vol = torch.as_tensor(np.asarray(volume) if not isinstance(volume, torch.Tensor) else volume)
+    kw.setdefault("dtype", vol.dtype if vol.is_floating_point() else torch.float32)
+    return get_projector(tuple(vol.shape), angles, convention, **kw).forward(vol)
+
+
+def backproject(
+    images: Any, angles: Any, shape: tuple[int, int, int], convention: str = "zyz", **kw: Any
+) -> torch.Tensor:
+    """Exact adjoint of :func:`project`: images ``[n, rows, cols]`` -> volume of ``shape``."""
+    img = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    kw.setdefault("dtype", img.dtype if img.is_floating_point() else torch.float32)
+    kw.setdefault("image_shape", tuple(img.shape[1:]))
+    return get_projector(tuple(shape), angles, convention, **kw).adjoint(img)
