@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install -e '.[bench]'
+	$(BIN)/python benchmarks/projector.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
