@@ -37,9 +37,25 @@ def _window(b_max: float, spacing: float) -> int:
     return int(math.ceil(WINDOW_SIGMAS * sigma_of_b(float(b_max)) / spacing)) + 1
 
 
-def _per_atom(value: Any, n: int, like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    return t.expand(n) if t.ndim == 0 else t
+def _atom_params(positions: Any, b_factor: Any, height: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positions ``[N, 3]`` as a float tensor, and B and H broadcast to ``[N]`` in the same dtype/device."""
+    pos = torch.as_tensor(positions)
+    if not pos.is_floating_point():
+        pos = pos.double()
+    out = [pos]
+    for value in (b_factor, height):
+        t = torch.as_tensor(value, dtype=pos.dtype, device=pos.device)
+        out.append(t.expand(pos.shape[0]) if t.ndim == 0 else t)
+    return out[0], out[1], out[2]
+
+
+def _gaussian_patch(
+    p: torch.Tensor, offsets: torch.Tensor, amp: torch.Tensor, b: torch.Tensor, spacing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid indices ``[a, k, d]`` around grid coordinates ``p`` ``[a, d]`` and the Gaussian values there."""
+    idx = torch.round(p.detach()).long()[:, None, :] + offsets[None]
+    d2 = ((idx.to(p.dtype) - p[:, None, :]) ** 2).sum(-1) * spacing**2
+    return idx, amp[:, None] * torch.exp(-(math.pi**2) * d2 / b[:, None])
 
 
 def atoms_to_volume(
@@ -57,12 +73,8 @@ def atoms_to_volume(
         b_factor: B per atom or one for all, Å² (AET convention).
         height: H per atom or one for all.
     """
-    pos = torch.as_tensor(positions)
-    if not pos.is_floating_point():
-        pos = pos.double()
+    pos, b, h = _atom_params(positions, b_factor, height)
     n = pos.shape[0]
-    b = _per_atom(b_factor, n, pos)
-    h = _per_atom(height, n, pos)
     nz, ny, nx = shape
     out = torch.zeros(nz * ny * nx, dtype=pos.dtype, device=pos.device)
     if n == 0:
@@ -75,10 +87,7 @@ def atoms_to_volume(
     size = torch.tensor([nx, ny, nz], device=pos.device)
     for s in range(0, n, chunk):
         p = pos[s : s + chunk] / voxel_size + ctr  # voxel coordinates (x, y, z)
-        base = torch.round(p.detach()).long()
-        idx = base[:, None, :] + offsets[None]  # [a, k, 3]
-        d2 = ((idx.to(pos.dtype) - p[:, None, :]) ** 2).sum(-1) * voxel_size**2
-        val = h[s : s + chunk, None] * torch.exp(-(math.pi**2) * d2 / b[s : s + chunk, None])
+        idx, val = _gaussian_patch(p, offsets, h[s : s + chunk], b[s : s + chunk], voxel_size)
         ok = ((idx >= 0) & (idx < size)).all(-1)
         flat = (idx[..., 2] * ny + idx[..., 1]) * nx + idx[..., 0]
         out = out.index_add(0, flat[ok], val[ok])
@@ -105,12 +114,8 @@ def atoms_to_projections(
         pixel_size: Å per pixel (= voxel size of the equivalent volume).
         shifts: optional ``[n, 2]`` (row, col) image shifts in Å (drift, misalignment).
     """
-    pos = torch.as_tensor(positions)
-    if not pos.is_floating_point():
-        pos = pos.double()
+    pos, b, h = _atom_params(positions, b_factor, height)
     n = pos.shape[0]
-    b = _per_atom(b_factor, n, pos)
-    h = _per_atom(height, n, pos)
     ang = as_euler_angles(angles)
     rt = torch.as_tensor(beam_frame(ang, convention)[:, :2, :], dtype=pos.dtype, device=pos.device)  # [m, 2, 3]
     nr, nc = image_shape
@@ -131,10 +136,7 @@ def atoms_to_projections(
         uv = pos @ rt[i].T + shift[i]  # [N, 2] (x', y') in Å
         for s in range(0, n, chunk):
             p = uv[s : s + chunk] / pixel_size + ctr
-            base = torch.round(p.detach()).long()
-            idx = base[:, None, :] + offsets[None]
-            d2 = ((idx.to(pos.dtype) - p[:, None, :]) ** 2).sum(-1) * pixel_size**2
-            val = amp[s : s + chunk, None] * torch.exp(-(math.pi**2) * d2 / b[s : s + chunk, None])
+            idx, val = _gaussian_patch(p, offsets, amp[s : s + chunk], b[s : s + chunk], pixel_size)
             ok = (idx[..., 0] >= 0) & (idx[..., 0] < nc) & (idx[..., 1] >= 0) & (idx[..., 1] < nr)
             flat = idx[..., 1] * nc + idx[..., 0]
             out[i] = out[i].index_add(0, flat[ok], val[ok])

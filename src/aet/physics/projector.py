@@ -197,12 +197,12 @@ class Projector:
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Project ``[z, y, x]`` -> ``[n, rows, cols]`` (sums over voxels; differentiable)."""
         vol = self._check(torch.as_tensor(volume), self.shape, "the volume")
-        return _Project.apply(vol, self)
+        return _Apply.apply(vol, self, False)
 
     def adjoint(self, images: torch.Tensor) -> torch.Tensor:
         """Exact adjoint (back-projection) ``[n, rows, cols]`` -> ``[z, y, x]`` (differentiable)."""
         img = self._check(torch.as_tensor(images), (self.n_images, *self.image_shape), "the images")
-        return _BackProject.apply(img, self)
+        return _Apply.apply(img, self, True)
 
     def _raw_forward(self, vol: torch.Tensor) -> torch.Tensor:
         return self._forward_single(vol) if self.single_axis else self._forward_general(vol)
@@ -211,26 +211,18 @@ class Projector:
         return self._adjoint_single(img) if self.single_axis else self._adjoint_general(img)
 
 
-class _Project(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, vol: torch.Tensor, proj: Projector) -> torch.Tensor:  # type: ignore[override]
-        ctx.proj = proj
-        return proj._raw_forward(vol)
+class _Apply(torch.autograd.Function):
+    """P (``adjoint=False``) or Pᵀ (``adjoint=True``); the gradient of one is the other."""
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return ctx.proj._raw_adjoint(grad.contiguous()), None
-
-
-class _BackProject(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, img: torch.Tensor, proj: Projector) -> torch.Tensor:  # type: ignore[override]
-        ctx.proj = proj
-        return proj._raw_adjoint(img)
+    def forward(ctx, x: torch.Tensor, proj: Projector, adjoint: bool) -> torch.Tensor:  # type: ignore[override]
+        ctx.proj, ctx.adjoint = proj, adjoint
+        return proj._raw_adjoint(x) if adjoint else proj._raw_forward(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return ctx.proj._raw_forward(grad.contiguous()), None
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        grad = grad.contiguous()
+        return (ctx.proj._raw_forward(grad) if ctx.adjoint else ctx.proj._raw_adjoint(grad)), None, None
 
 
 def get_projector(
