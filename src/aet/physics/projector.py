@@ -3,7 +3,7 @@
 Simulation, reconstruction, refinement and the R-factor all call this module, so the geometry of
 docs/conventions.md is fixed here once.
 
-Method (chosen by measurement, see docs/benchmarks.md): voxel-driven linear interpolation. Every voxel centre
+Method (chosen by measurement, see docs/benchmarks.md): voxel-driven interpolation. Every voxel centre
 is carried to the detector (x', y') = (Rᵀ r)[:2] and its value is shared between the neighbouring detector
 pixels with linear weights. The adjoint uses the very same weights (a gather), so ⟨P x, y⟩ = ⟨x, Pᵀ y⟩ holds
 to rounding error.
@@ -11,8 +11,10 @@ to rounding error.
 * Single-axis tilt series (every R maps y onto itself) take the fast path: each detector row sees one volume
   slice, all slices share the same 2-D operator, and that operator is stored once as a sparse CSR matrix
   applied to all slices in one sparse-dense product.
-* Any other Euler angles take the general path: a 2-D bilinear scatter per projection (index_add), and
-  the matching bilinear gather for the adjoint.
+* Any other Euler angles take the general path: a 2-D scatter per projection (index_add) with Keys cubic
+  weights (4×4 taps) by default, and the matching gather for the adjoint. Linear weights blur by 1/6 px² per
+  interpolated axis; on two axes that cost the atom-vs-volume agreement its last 0.2 % (measured 0.9976 vs
+  0.9993 with cubic), while the fast path interpolates along one axis only and stays linear for speed.
 
 Both paths are differentiable: autograd calls the adjoint for the backward pass of the forward and vice versa.
 Hand-written because no maintained Python library offers an exact-adjoint, differentiable, CPU+GPU
@@ -51,6 +53,8 @@ class Projector:
         image_shape: detector (rows, cols); defaults to (ny, nx). Rows run along y.
         shifts: optional ``[n, 2]`` (row, col) image shifts in voxels (the image is displaced by them).
         device, dtype: where and in which precision to compute.
+        general_kernel: detector interpolation of the general path, ``"cubic"`` (Keys, a = −0.5: no added
+            blur) or ``"linear"`` (bilinear: identical to the fast path for single-axis geometry).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Projector:
         shifts: np.ndarray | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        general_kernel: str = "cubic",
     ) -> None:
         if len(shape) != 3 or min(shape) < 1:
             raise AetInputError(f"volume shape must be (nz, ny, nx) with positive sizes, got {shape}.")
@@ -74,6 +79,9 @@ class Projector:
             raise AetInputError(f"{len(self.shifts)} shifts for {len(self.angles)} angles; give one per image.")
         self.device = torch.device(device)
         self.dtype = dtype
+        if general_kernel not in ("cubic", "linear"):
+            raise AetInputError(f"general_kernel must be 'cubic' or 'linear', got {general_kernel!r}.")
+        self.general_kernel = general_kernel
         self.rt = beam_frame(self.angles, convention)  # [n, 3, 3]
         # Single-axis fast path: y' = y for every image, no row shift, and detector rows = volume rows.
         self.single_axis = (
@@ -143,8 +151,8 @@ class Projector:
         return out.permute(0, 2, 1).contiguous()
 
     # ------------------------------------------------------------------ general path
-    def _bilinear(self, i: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Flat detector indices and weights of the 4 bilinear neighbours of every voxel, for image i."""
+    def _taps(self, i: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Flat detector indices and weights of the interpolation neighbours of every voxel, for image i."""
         nz, ny, nx = self.shape
         nr, nc = self.image_shape
         kw = {"device": self.device, "dtype": torch.float64}
@@ -158,11 +166,12 @@ class Projector:
         u = (u + centre(nc) + du).reshape(-1)
         v = (v + centre(nr) + dv).reshape(-1)
         u0, v0 = torch.floor(u), torch.floor(v)
-        fu, fv = u - u0, v - v0
+        kernel = _keys if self.general_kernel == "cubic" else _linear
+        (ou, wus), (ov, wvs) = kernel(u - u0), kernel(v - v0)
         u0, v0 = u0.long(), v0.long()
         idx, wts = [], []
-        for dv_, wv in ((0, 1 - fv), (1, fv)):
-            for du_, wu in ((0, 1 - fu), (1, fu)):
+        for dv_, wv in zip(ov, wvs, strict=True):
+            for du_, wu in zip(ou, wus, strict=True):
                 uu, vv = u0 + du_, v0 + dv_
                 ok = (uu >= 0) & (uu < nc) & (vv >= 0) & (vv < nr)
                 idx.append(torch.where(ok, vv * nc + uu, torch.zeros_like(uu)))
@@ -174,8 +183,8 @@ class Projector:
         flat = vol.reshape(-1)
         out = torch.zeros(self.n_images, nr * nc, device=self.device, dtype=vol.dtype)
         for i in range(self.n_images):
-            idx, wts = self._bilinear(i)
-            for k in range(4):
+            idx, wts = self._taps(i)
+            for k in range(len(idx)):
                 out[i].index_add_(0, idx[k], flat * wts[k])
         return out.reshape(self.n_images, nr, nc)
 
@@ -183,8 +192,8 @@ class Projector:
         flat = img.reshape(self.n_images, -1)
         out = torch.zeros(int(np.prod(self.shape)), device=self.device, dtype=img.dtype)
         for i in range(self.n_images):
-            idx, wts = self._bilinear(i)
-            for k in range(4):
+            idx, wts = self._taps(i)
+            for k in range(len(idx)):
                 out += flat[i][idx[k]] * wts[k]
         return out.reshape(self.shape)
 
@@ -209,6 +218,21 @@ class Projector:
 
     def _raw_adjoint(self, img: torch.Tensor) -> torch.Tensor:
         return self._adjoint_single(img) if self.single_axis else self._adjoint_general(img)
+
+
+def _linear(t: torch.Tensor) -> tuple[tuple[int, ...], list[torch.Tensor]]:
+    """Tap offsets and weights of linear interpolation at fractional position t in [0, 1)."""
+    return (0, 1), [1 - t, t]
+
+
+def _keys(t: torch.Tensor) -> tuple[tuple[int, ...], list[torch.Tensor]]:
+    """Keys cubic convolution (a = −0.5): weights sum to 1 and reproduce quadratics (no added variance)."""
+    return (-1, 0, 1, 2), [
+        ((-0.5 * t + 1) * t - 0.5) * t,
+        (1.5 * t - 2.5) * t * t + 1,
+        ((-1.5 * t + 2) * t + 0.5) * t,
+        (0.5 * t - 0.5) * t * t,
+    ]
 
 
 class _Apply(torch.autograd.Function):
