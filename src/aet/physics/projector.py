@@ -249,30 +249,26 @@ class _Apply(torch.autograd.Function):
         return (ctx.proj._raw_forward(grad) if ctx.adjoint else ctx.proj._raw_adjoint(grad)), None, None
 
 
-def get_projector(
-    shape: tuple[int, int, int],
-    angles: Any,
-    convention: str = "zyz",
-    image_shape: tuple[int, int] | None = None,
-    shifts: np.ndarray | None = None,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> Projector:
-    """A cached :class:`Projector` (building the sparse operator is the costly part)."""
+def get_projector(shape: tuple[int, int, int], angles: Any, convention: str = "zyz", **options: Any) -> Projector:
+    """A cached :class:`Projector` (building the sparse operator is the costly part).
+
+    ``options`` are the remaining :class:`Projector` arguments (image_shape, shifts, device, dtype,
+    general_kernel); arrays among them are keyed by their bytes.
+    """
     a = as_euler_angles(angles)
     key = (
         tuple(shape),
         a.tobytes(),
         convention,
-        image_shape,
-        None if shifts is None else np.asarray(shifts).tobytes(),
-        str(device),
-        dtype,
+        tuple(
+            (k, np.asarray(v).tobytes() if isinstance(v, np.ndarray | list) else str(v))
+            for k, v in sorted(options.items())
+        ),
     )
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    proj = Projector(shape, a, convention, image_shape, shifts, device, dtype)
+    proj = Projector(shape, a, convention, **options)
     _CACHE[key] = proj
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
