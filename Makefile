@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python benchmarks/projector.py
+	$(BIN)/python benchmarks/reconstruction.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

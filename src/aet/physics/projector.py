@@ -136,19 +136,39 @@ class Projector:
                 self._matrix_t = coo.t().coalesce().to_sparse_csr().to(self.device)
         return self._matrix, self._matrix_t  # type: ignore[return-value]
 
+    def _slab(self) -> int:
+        """Volume rows (y) per sparse product on the CPU.
+
+        The sparse × dense product gathers rows of the dense operand in the scattered order of the matrix; when
+        that operand exceeds the CPU caches the gathers go to memory. Slabs of about 2 M values (8 MB in float32)
+        stay in cache: measured at 256³ × 60 tilts on 2 threads, forward 0.38 s -> 0.17 s. Below 16 columns the
+        product itself gets slow, so slabs never go thinner.
+        """
+        nz, ny, nx = self.shape
+        if self.device.type != "cpu":
+            return ny
+        width = 2 ** round(np.log2(max(1.0, 2**21 / (nz * nx))))
+        return int(min(ny, max(16, width)))
+
     def _forward_single(self, vol: torch.Tensor) -> torch.Tensor:
         a, _ = self._matrices()
-        nz, ny, nx = self.shape
-        flat = vol.permute(0, 2, 1).reshape(nz * nx, ny)  # [(z, x), y]
-        out = (a @ flat).reshape(self.n_images, self.image_shape[1], ny)
-        return out.permute(0, 2, 1).contiguous()
+        nz, _, nx = self.shape
+        parts = []
+        for slab in torch.split(vol, self._slab(), dim=1):  # [nz, k, nx]
+            k = slab.shape[1]
+            flat = slab.permute(0, 2, 1).reshape(nz * nx, k)  # [(z, x), y]
+            parts.append((a @ flat).reshape(self.n_images, self.image_shape[1], k))
+        return torch.cat(parts, dim=2).permute(0, 2, 1).contiguous()
 
     def _adjoint_single(self, img: torch.Tensor) -> torch.Tensor:
         _, at = self._matrices()
-        nz, ny, nx = self.shape
-        flat = img.permute(0, 2, 1).reshape(self.n_images * self.image_shape[1], ny)
-        out = (at @ flat).reshape(nz, nx, ny)
-        return out.permute(0, 2, 1).contiguous()
+        nz, _, nx = self.shape
+        parts = []
+        for slab in torch.split(img, self._slab(), dim=1):  # [n, k, cols]
+            k = slab.shape[1]
+            flat = slab.permute(0, 2, 1).reshape(self.n_images * self.image_shape[1], k)
+            parts.append((at @ flat).reshape(nz, nx, k))
+        return torch.cat(parts, dim=2).permute(0, 2, 1).contiguous()
 
     # ------------------------------------------------------------------ general path
     def _taps(self, i: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

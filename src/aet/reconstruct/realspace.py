@@ -1,0 +1,101 @@
+"""Real-space iterative methods on the shared projector: SIRT and RESIRE.
+
+Both minimise the mismatch between the projections of the volume and the measured images; they differ in how
+the residual is weighted:
+
+* **SIRT** (Gilbert 1972; the form ASTRA implements): x ← x + λ·C·Aᵀ·R·(b − A x), with R = 1/(row sums of A)
+  and C = 1/(column sums of A), so every ray and every voxel is normalised by its own length.
+* **RESIRE** (Pham et al., Sci. Rep. 13, 5624 (2023)): gradient descent on ε(x) = ½‖A x − b‖²,
+  x ← x − t/L · Aᵀ(A x − b), with L = max(Aᵀ A 1), which is ≈ (number of projections) × (thickness): the
+  step is normalised by the number of projections as in the paper, and L bounds the largest eigenvalue of AᵀA
+  (Perron–Frobenius), so any 0 < t < 2 converges. Optional Nesterov momentum reaches the same error in far
+  fewer iterations, but on noisy data it also fits the noise sooner: plain gradient descent (the paper's method)
+  is the default, since its slow convergence acts as the regularisation (on asi208 at 1.6e5 e/Å², 100 plain
+  iterations put a local maximum within 0.5 Å of 97.6 % of the atoms, 100 with momentum 84 %, 30 with momentum
+  98 %).
+
+Each iteration records R1 = Σ|A x − b| / Σ|b| (pooled over every pixel) in the job's log.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aet.errors import AetInputError
+from aet.reconstruct.setup import Job
+
+
+def _safe_reciprocal(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > 1e-6 * t.max(), 1.0 / t.clamp_min(1e-30), torch.zeros_like(t))
+
+
+def sirt(job: Job, iterations: int = 100, relaxation: float = 1.0, x0: torch.Tensor | None = None) -> torch.Tensor:
+    """SIRT with positivity and support (see module docstring); returns the ``[nz, ny, nx]`` tensor."""
+    if not 0 < relaxation < 2:
+        raise AetInputError(f"SIRT relaxation must lie in (0, 2), got {relaxation}.")
+    proj = job.projector
+    ones_v = torch.ones(job.shape, device=job.device, dtype=job.dtype)
+    row = _safe_reciprocal(proj.forward(ones_v))
+    col = _safe_reciprocal(proj.adjoint(torch.ones_like(job.images)))
+    del ones_v
+    x = torch.zeros(job.shape, device=job.device, dtype=job.dtype) if x0 is None else x0.clone()
+    job.constrain(x)
+    with torch.no_grad(), job.bar(iterations, "SIRT") as advance:
+        for _ in range(iterations):
+            calc = proj.forward(x)
+            r1 = job.r1_pooled(calc)
+            calc.sub_(job.images).neg_().mul_(row)  # R (b − A x)
+            x.add_(proj.adjoint(calc).mul_(col), alpha=relaxation)
+            job.constrain(x)
+            advance(R1=r1)
+    return x
+
+
+def lipschitz_bound(job: Job) -> float:
+    """max(Aᵀ A 1): an upper bound of the largest eigenvalue of AᵀA for this geometry (A is non-negative)."""
+    proj = job.projector
+    ones_v = torch.ones(job.shape, device=job.device, dtype=job.dtype)
+    return float(proj.adjoint(proj.forward(ones_v)).max())
+
+
+def resire(
+    job: Job,
+    iterations: int = 100,
+    step: float | None = None,
+    momentum: bool = False,
+    x0: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """RESIRE gradient descent with positivity, support and (optionally) Nesterov momentum.
+
+    Args:
+        step: t in x ← x − t/L·∇ε (L is :func:`lipschitz_bound`): 0 < t < 2 converges for plain gradient descent
+            (default 1.9), 0 < t ≤ 1 with momentum (default 1.0).
+        momentum: Nesterov/FISTA acceleration of the same gradient step (projected onto the constraints).
+    """
+    if step is None:
+        step = 1.0 if momentum else 1.9
+    top = 1.0 if momentum else 2.0
+    if not 0 < step < top + (momentum * 1e-12):
+        raise AetInputError(
+            f"RESIRE step must lie in (0, {top:g}{']' if momentum else ')'} "
+            f"{'with' if momentum else 'without'} momentum (it is scaled by 1/L internally), got {step}."
+        )
+    proj = job.projector
+    lr = step / lipschitz_bound(job)
+    x = torch.zeros(job.shape, device=job.device, dtype=job.dtype) if x0 is None else x0.clone()
+    job.constrain(x)
+    y, tk = x.clone(), 1.0
+    with torch.no_grad(), job.bar(iterations, "RESIRE") as advance:
+        for _ in range(iterations):
+            calc = proj.forward(y)
+            r1 = job.r1_pooled(calc)
+            calc.sub_(job.images)
+            x_new = job.constrain(y.sub_(proj.adjoint(calc), alpha=lr))
+            if momentum:
+                tn = (1 + (1 + 4 * tk * tk) ** 0.5) / 2
+                y = x_new + (x_new - x) * ((tk - 1) / tn)
+                x, tk = x_new.clone(), tn
+            else:
+                x = y = x_new
+            advance(R1=r1)
+    return x
