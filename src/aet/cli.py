@@ -197,6 +197,91 @@ def simulate(
 
 
 @app.command()
+def reconstruct(
+    tilts: Annotated[Path, typer.Argument(help="Tilt series (MRC/TIFF/HDF5/MAT/NPY…) or a bare projection stack.")],
+    out: Annotated[Path, typer.Argument(help="Output tomogram (.mrc recommended; any volume format aet writes).")],
+    method: Annotated[str, typer.Option(help="resire, genfire, sirt or wbp.")] = "resire",
+    angles: Annotated[Path | None, typer.Option(help="Angle file (n×3 Euler or n tilts, degrees).")] = None,
+    pixel_size: Annotated[float | None, typer.Option(help="Pixel size, Å (if the file does not hold it).")] = None,
+    euler: Annotated[str | None, typer.Option(help="Euler convention of the angles: zyz or zyx.")] = None,
+    key: Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")] = None,
+    iterations: Annotated[int, typer.Option(help="Iterations (resire, sirt, genfire).")] = 100,
+    support: Annotated[
+        str | None, typer.Option(help="Support mask file (same shape as the volume) or 'auto'.")
+    ] = None,
+    thickness: Annotated[int | None, typer.Option(help="Voxels along the beam (default: image width).")] = None,
+    positivity: Annotated[bool, typer.Option(help="Clip negative voxels.")] = True,
+    step: Annotated[float | None, typer.Option(help="RESIRE step t (scaled by 1/L; default 1.9).")] = None,
+    momentum: Annotated[bool, typer.Option(help="RESIRE with Nesterov momentum.")] = False,
+    oversampling: Annotated[float, typer.Option(help="GENFIRE oversampling ratio.")] = 3.0,
+    filter: Annotated[str, typer.Option(help="WBP filter: ramp, shepp-logan, cosine, hann.")] = "ramp",  # noqa: A002
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Reconstruct a tomogram (voxel size = pixel size); the settings and error log go to OUT's JSON sidecar."""
+    import time
+
+    from aet.model import TiltSeries
+    from aet.reconstruct import reconstruct as run_reconstruction
+
+    ts = aet.io.read(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler, kind="tiltseries")
+    if not isinstance(ts, TiltSeries):
+        raise aet.AetError(f"{tilts} does not hold a tilt series.")
+    aet.io.check_writable(out, overwrite)
+    mask: Any = support
+    if support is not None and support != "auto":
+        mask = aet.io.read(support, kind="volume")
+    options: dict[str, Any] = {
+        "resire": {"iterations": iterations, "step": step, "momentum": momentum},
+        "sirt": {"iterations": iterations},
+        "genfire": {"iterations": iterations, "oversampling": oversampling},
+        "wbp": {"filter": filter},
+    }.get(method.lower(), {})
+    options = {k: v for k, v in options.items() if v is not None}
+    t0 = time.perf_counter()
+    vol = run_reconstruction(
+        ts, method, support=mask, positivity=positivity, thickness=thickness, device=device, **options
+    )
+    aet.io.write(vol, out, overwrite=overwrite)
+    rec = vol.metadata["reconstruction"]
+    last = rec["log"][-1] if rec["log"] else {}
+    errors = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
+    console.print(
+        f"{method} on {rec['device']}: {' × '.join(map(str, vol.shape))} voxels of {vol.voxel_size:g} Å "
+        f"in {time.perf_counter() - t0:.1f} s; final {errors}"
+    )
+    console.print(f"  wrote {out} (+ {out}.json with the settings and the per-iteration log)")
+
+
+@app.command()
+def compare(
+    model: Annotated[Path, typer.Argument(help="Model to score (XYZ, CSV, PDB, CIF, H5, NPZ, MAT, …).")],
+    truth: Annotated[Path, typer.Argument(help="True atomic model, same formats.")],
+    radius: Annotated[float, typer.Option(help="Match radius, Å (report it with every figure).")] = 0.9,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing JSON file.")] = False,
+) -> None:
+    """Score a model against the truth after the mean shift: recall, precision, RMSD (pm), species, surface."""
+    from aet.errors import AetInputError
+    from aet.io.atomic import atomic_paths, check_writable, dump_json
+    from aet.metrics import compare as compare_models
+    from aet.model import AtomicModel
+
+    if json_out is not None:
+        check_writable(json_out, overwrite)
+    found, true = aet.io.read(model, kind="model"), aet.io.read(truth, kind="model")
+    for path, obj in ((model, found), (truth, true)):
+        if not isinstance(obj, AtomicModel):
+            raise AetInputError(f"{path} does not hold an atomic model.")
+    result = compare_models(found, true, radius)
+    console.print(result)
+    if json_out is not None:
+        with atomic_paths(json_out) as (tmp,):
+            dump_json(result.to_dict(), tmp)
+        console.print(f"  wrote {json_out}")
+
+
+@app.command()
 def demo() -> None:
     """Self-check of the installation (the full pipeline demo arrives with the pipeline)."""
     import torch
