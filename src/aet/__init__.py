@@ -1,7 +1,22 @@
-"""aet: neural-network-assisted atomic electron tomography."""
+"""aet: neural-network-assisted atomic electron tomography.
+
+The stages are callable packages, imported on first use: ``aet.reconstruct(tilt_series)``,
+``aet.trace(volume)``, ``aet.metrics.compare(model, truth)``.
+"""
+
+import importlib
+from typing import Any
 
 import aet.io  # noqa: F401  (aet.io.read / aet.io.write)
 from aet.errors import AetError
 
 __version__ = "0.1.0"
 __all__ = ["AetError", "__version__"]
+
+_LAZY = ("reconstruct", "trace", "metrics", "physics", "simulate")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"aet.{name}")
+    raise AttributeError(f"module 'aet' has no attribute {name!r}")

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from aet._callable import make_callable
 from aet.errors import AetInputError
 from aet.model import TiltSeries, Volume
 from aet.reconstruct.genfire import genfire, grid_bytes
@@ -103,5 +104,7 @@ def reconstruct(
     per_projection = job.r1(job.projector.forward(vol)).cpu().numpy().tolist()
     return job.result(vol, r1_per_projection=per_projection, r1=job.r1_pooled(job.projector.forward(vol)))
 
+
+make_callable(__name__, reconstruct)
 
 __all__ = ["METHODS", "reconstruct"]
