@@ -254,6 +254,49 @@ def reconstruct(
 
 
 @app.command()
+def trace(
+    volume: Annotated[Path, typer.Argument(help="Tomogram (MRC, TIFF, HDF5, MAT, NPY…); voxel size from the file.")],
+    out: Annotated[Path, typer.Argument(help="Atomic model to write: .xyz (extended XYZ), .csv, .cif, .pdb, .h5.")],
+    elements: Annotated[str, typer.Option(help="Species present, comma-separated, e.g. Fe,Pt.")] = "Pt",
+    min_distance: Annotated[float, typer.Option(help="Closest allowed pair of atoms, Å (Si: 1.9).")] = 2.0,
+    smooth: Annotated[float, typer.Option(help="Gaussian low-pass before the search, Å (0: none).")] = 0.3,
+    upsample: Annotated[int, typer.Option(help="Upsampling factor before the peak search.")] = 1,
+    threshold: Annotated[float, typer.Option(help="Candidate peaks above this fraction of the top.")] = 0.1,
+    min_height: Annotated[float, typer.Option(help="Reject atoms dimmer than this fraction.")] = 0.25,
+    support: Annotated[Path | None, typer.Option(help="Mask volume: peaks outside it are dropped.")] = None,
+    key: Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")] = None,
+    voxel_size: Annotated[float | None, typer.Option(help="Voxel size, Å (if the file does not hold it).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Trace the atoms of a tomogram: positions (Å), species and per-atom scores."""
+    import warnings
+
+    from aet.model import Volume
+
+    vol = aet.io.read(volume, key=key, kind="volume", pixel_size=voxel_size)
+    if not isinstance(vol, Volume):
+        raise aet.AetError(f"{volume} does not hold a volume.")
+    aet.io.check_writable(out, overwrite)
+    mask = None if support is None else aet.io.read(support, kind="volume")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = aet.trace(
+            vol, elements=[e for e in elements.split(",") if e.strip()], min_distance=min_distance, smooth=smooth,
+            upsample=upsample, threshold=threshold, min_height=min_height, support=mask,
+        )  # fmt: skip
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}")
+    info = model.metadata["trace"]
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info["counts"].items())
+    per = ", ".join(f"{e} {model.elements.count(e)}" for e in model.species)
+    console.print(f"{len(model)} atoms ({per or 'none'}); peaks: {counts}")
+    if "note" in info:
+        console.print(f"  note: {info['note']}")
+    aet.io.write(model, out, overwrite=overwrite)
+    console.print(f"  wrote {out}")
+
+
+@app.command()
 def compare(
     model: Annotated[Path, typer.Argument(help="Model to score (XYZ, CSV, PDB, CIF, H5, NPZ, MAT, …).")],
     truth: Annotated[Path, typer.Argument(help="True atomic model, same formats.")],
