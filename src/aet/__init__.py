@@ -13,7 +13,7 @@ from aet.errors import AetError
 __version__ = "0.1.0"
 __all__ = ["AetError", "__version__"]
 
-_LAZY = ("reconstruct", "trace", "metrics", "physics", "simulate")
+_LAZY = ("reconstruct", "trace", "refine", "metrics", "physics", "simulate")
 
 
 def __getattr__(name: str) -> Any:

@@ -41,3 +41,20 @@ def test_the_swap_is_needed_and_no_sign_flip(shared_data):
 def test_published_units():
     x = np.array([-3.0, 0.0, 12.5])
     np.testing.assert_allclose(published_asi208_to_angstrom(3 * (x / 0.195 + 2)), x, atol=1e-12)
+
+
+def test_aet_compare_command_on_the_published_model(shared_data, tmp_path):
+    """The CLI route: convert the published files once (loaders above), then `aet compare model truth`."""
+    import json
+    import subprocess
+    import sys
+
+    d = shared_data / "asi208"
+    aet.io.write(load_published_asi208_model(d / "published_traced_model_Dose1p6e4.mat"), tmp_path / "m.xyz")
+    aet.io.write(load_asi208_truth(d / "aSi_208atoms_GT.txt"), tmp_path / "t.xyz")
+    code = "from aet.cli import run_app; run_app()"
+    args = ["compare", str(tmp_path / "m.xyz"), str(tmp_path / "t.xyz"), "--json", str(tmp_path / "s.json")]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["n_matched"] == 208 and abs(scores["rmsd_pm"] - 17.3) <= 0.3

@@ -33,7 +33,7 @@ def sigma_of_b(b: torch.Tensor | float) -> torch.Tensor | float:
     return (b / 2) ** 0.5 / math.pi
 
 
-def _window(b_max: float, spacing: float) -> int:
+def window_radius(b_max: float, spacing: float) -> int:
     return int(math.ceil(WINDOW_SIGMAS * sigma_of_b(float(b_max)) / spacing)) + 1
 
 
@@ -79,7 +79,7 @@ def atoms_to_volume(
     out = torch.zeros(nz * ny * nx, dtype=pos.dtype, device=pos.device)
     if n == 0:
         return out.reshape(shape)
-    w = _window(float(b.detach().max()), voxel_size)
+    w = window_radius(float(b.detach().max()), voxel_size)
     off = torch.arange(-w, w + 1, device=pos.device)
     oz, oy, ox = torch.meshgrid(off, off, off, indexing="ij")
     offsets = torch.stack([ox.reshape(-1), oy.reshape(-1), oz.reshape(-1)], 1)  # (x, y, z) voxel offsets
@@ -104,6 +104,7 @@ def atoms_to_projections(
     convention: str = "zyz",
     shifts: Any = None,
     chunk: int = 4096,
+    rotations: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Project atoms analytically -> ``[n, rows, cols]``, in the units of the voxel projector.
 
@@ -112,32 +113,67 @@ def atoms_to_projections(
         angles: ``[n, 3]`` Euler angles in degrees (or 1-D tilts about y).
         image_shape: detector (rows, cols); pixel (rows//2, cols//2) is the rotation centre.
         pixel_size: Å per pixel (= voxel size of the equivalent volume).
-        shifts: optional ``[n, 2]`` (row, col) image shifts in Å (drift, misalignment).
+        shifts: optional ``[n, 2]`` (row, col) image shifts in Å (drift, misalignment); array or tensor.
+        rotations: optional ``[n, 3, 3]`` tensor of extra rotations applied to the specimen before each image's
+            Euler rotation (differentiable: angle refinement).
     """
     pos, b, h = _atom_params(positions, b_factor, height)
     n = pos.shape[0]
     ang = as_euler_angles(angles)
     rt = torch.as_tensor(beam_frame(ang, convention)[:, :2, :], dtype=pos.dtype, device=pos.device)  # [m, 2, 3]
+    if rotations is not None:
+        rt = rt @ rotations
     nr, nc = image_shape
     m = len(ang)
-    out = torch.zeros(m, nr * nc, dtype=pos.dtype, device=pos.device)
     if n == 0:
-        return out.reshape(m, nr, nc)
+        return torch.zeros(m, nr, nc, dtype=pos.dtype, device=pos.device)
+    shift = torch.zeros(m, 2, dtype=pos.dtype, device=pos.device)
+    if shifts is not None:
+        shift = torch.as_tensor(shifts, dtype=pos.dtype, device=pos.device)[:, [1, 0]]
+    w = window_radius(float(b.detach().max()), pixel_size)
+    off = torch.arange(-w, w + 1, device=pos.device)
+    ctr = torch.tensor([centre(nc), centre(nr)], dtype=pos.dtype, device=pos.device)
+    amp = h * torch.sqrt(b / math.pi) / pixel_size  # line integral per voxel length
+    # images padded by the window on every side: taps are clamped into the padding instead of being masked out
+    # (no compaction copies), and the padding is cropped at the end
+    pr, pc = nr + 2 * w, nc + 2 * w
+    out = torch.zeros(m * pr * pc, dtype=pos.dtype, device=pos.device)
+    a = min(n, chunk)
+    block = max(1, 2**22 // (a * len(off) ** 2))  # images per vectorised step: ≈ 4 M window values at once
+    for i0 in range(0, m, block):
+        img = torch.arange(i0, min(m, i0 + block), device=pos.device)
+        for s in range(0, n, chunk):
+            sl = slice(s, s + chunk)
+            uv = torch.einsum("mij,aj->mai", rt[img], pos[sl]) + shift[img, None, :]  # [mb, a, 2] (x', y') Å
+            p = uv / pixel_size + ctr  # (col, row) in pixels
+            # the 2-D Gaussian is separable: one 1-D factor per axis, then their outer product (k² → 2k exp)
+            idx = torch.round(p.detach()).long()[..., None, :] + off[:, None]  # [mb, a, k, (col, row)]
+            d = (idx.to(p.dtype) - p[..., None, :]) * pixel_size
+            g = torch.exp(-(math.pi**2) * d * d / b[sl, None, None])
+            val = amp[sl, None, None] * g[..., :, None, 1] * g[..., None, :, 0]  # [mb, a, row, col]
+            col = (idx[..., None, :, 0] + w).clamp(0, pc - 1)
+            row = (idx[..., :, None, 1] + w).clamp(0, pr - 1)
+            flat = ((img[:, None, None, None] * pr + row) * pc + col).expand_as(val)
+            out = out.index_add(0, flat.reshape(-1), val.reshape(-1))
+    return out.reshape(m, pr, pc)[:, w : w + nr, w : w + nc]
     shift = torch.zeros(m, 2, dtype=pos.dtype, device=pos.device)
     if shifts is not None:
         shift = torch.as_tensor(np.asarray(shifts, dtype=np.float64), dtype=pos.dtype, device=pos.device)[:, [1, 0]]
-    w = _window(float(b.detach().max()), pixel_size)
+    w = window_radius(float(b.detach().max()), pixel_size)
     off = torch.arange(-w, w + 1, device=pos.device)
-    oy, ox = torch.meshgrid(off, off, indexing="ij")
-    offsets = torch.stack([ox.reshape(-1), oy.reshape(-1)], 1)  # (col, row) offsets
     ctr = torch.tensor([centre(nc), centre(nr)], dtype=pos.dtype, device=pos.device)
     amp = h * torch.sqrt(b / math.pi) / pixel_size  # line integral per voxel length
     for i in range(m):
         uv = pos @ rt[i].T + shift[i]  # [N, 2] (x', y') in Å
         for s in range(0, n, chunk):
-            p = uv[s : s + chunk] / pixel_size + ctr
-            idx, val = _gaussian_patch(p, offsets, amp[s : s + chunk], b[s : s + chunk], pixel_size)
-            ok = (idx[..., 0] >= 0) & (idx[..., 0] < nc) & (idx[..., 1] >= 0) & (idx[..., 1] < nr)
-            flat = idx[..., 1] * nc + idx[..., 0]
+            p = uv[s : s + chunk] / pixel_size + ctr  # (col, row) in pixels
+            # the 2-D Gaussian is separable: one 1-D factor per axis, then their outer product (k² → 2k exp)
+            idx = torch.round(p.detach()).long()[:, None, :] + off[None, :, None]  # [a, k, (col, row)]
+            d = (idx.to(p.dtype) - p[:, None, :]) * pixel_size
+            g = torch.exp(-(math.pi**2) * d * d / b[s : s + chunk, None, None])
+            val = amp[s : s + chunk, None, None] * g[:, :, None, 1] * g[:, None, :, 0]  # [a, row, col]
+            col, row = idx[:, None, :, 0], idx[:, :, None, 1]
+            ok = (col >= 0) & (col < nc) & (row >= 0) & (row < nr)
+            flat = (row * nc + col).expand_as(val)
             out[i] = out[i].index_add(0, flat[ok], val[ok])
     return out.reshape(m, nr, nc)

@@ -1,0 +1,53 @@
+"""Checks that a model and a tilt series belong together before any refinement or R-factor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aet.errors import AetInputError
+from aet.model import AtomicModel, TiltSeries
+from aet.physics.geometry import beam_frame
+from aet.physics.projector import centre
+
+
+def check_inputs(model: AtomicModel, ts: TiltSeries) -> None:
+    """Refuse models that are empty, hold NaNs, fall outside the field of view, or look like another pixel size."""
+    if not isinstance(model, AtomicModel) or not isinstance(ts, TiltSeries):
+        raise AetInputError("give an AtomicModel and a TiltSeries (load them with aet.io.read).")
+    if len(model) == 0:
+        raise AetInputError("the model has no atoms; trace or load one first.")
+    pos = np.asarray(model.positions)
+    if not np.isfinite(pos).all():
+        bad = int((~np.isfinite(pos).all(1)).sum())
+        raise AetInputError(f"{bad} atom position(s) are NaN or infinite; remove or fix them before refining.")
+    rows, cols = ts.images.shape[1:]
+    uv = np.einsum("nij,aj->nai", beam_frame(ts.angles, ts.euler_convention)[:, :2], pos) / ts.pixel_size
+    col = uv[..., 0] + centre(cols)
+    row = uv[..., 1] + centre(rows)
+    outside = (col < 0) | (col > cols - 1) | (row < 0) | (row > rows - 1)
+    if outside.any():
+        n_out = int(outside.any(0).sum())
+        raise AetInputError(
+            f"{n_out} of {len(model)} atoms fall outside the {rows}×{cols}-pixel field of view at some tilt "
+            f"(pixel size {ts.pixel_size:g} Å); check the pixel size, that positions are in Å about the rotation "
+            "centre, and that model and images belong together."
+        )
+    _check_extent(pos, ts)
+
+
+def _check_extent(pos: np.ndarray, ts: TiltSeries) -> None:
+    """The model's lateral size must match the bright region of the images (a wrong pixel size shows here)."""
+    img = ts.images.mean(0)
+    profile = img.sum(0) - np.median(img.sum(0))  # along x (columns)
+    if profile.max() <= 0:
+        return
+    bright = np.flatnonzero(profile > 0.2 * profile.max())
+    img_width = (bright[-1] - bright[0] + 1) * ts.pixel_size
+    model_width = float(np.ptp(pos[:, 0])) + 2.0  # one atom radius each side
+    ratio = model_width / img_width
+    if not 0.5 < ratio < 2.0:
+        raise AetInputError(
+            f"the model is {model_width:.1f} Å wide but the particle in the images is {img_width:.1f} Å wide at "
+            f"{ts.pixel_size:g} Å per pixel (ratio {ratio:.2f}); the pixel size or the model's units are probably "
+            "wrong."
+        )
