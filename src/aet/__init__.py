@@ -1,7 +1,8 @@
 """aet: neural-network-assisted atomic electron tomography.
 
 The stages are callable packages, imported on first use: ``aet.reconstruct(tilt_series)``,
-``aet.trace(volume)``, ``aet.metrics.compare(model, truth)``.
+``aet.trace(volume)``, ``aet.refine(model, tilt_series)``, ``aet.rfactor(model, tilt_series)``,
+``aet.metrics.compare(model, truth)``.
 """
 
 import importlib
@@ -19,4 +20,6 @@ _LAZY = ("reconstruct", "trace", "refine", "metrics", "physics", "simulate")
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"aet.{name}")
+    if name == "rfactor":
+        return importlib.import_module("aet.refine").rfactor
     raise AttributeError(f"module 'aet' has no attribute {name!r}")

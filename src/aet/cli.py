@@ -18,6 +18,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Atomic elect
 console = Console()
 err_console = Console(stderr=True)
 
+# options shared by the commands that read a tilt series
+_TILTS = Annotated[Path, typer.Argument(help="Measured tilt series (MRC/TIFF/HDF5/MAT/NPY…).")]
+_ANGLES = Annotated[Path | None, typer.Option(help="Angle file (n×3 Euler or n tilts, degrees).")]
+_PIXEL = Annotated[float | None, typer.Option(help="Pixel size, Å (if the file does not hold it).")]
+_KEY = Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")]
+_EULER = Annotated[str | None, typer.Option(help="Euler convention of the angles: zyz or zyx.")]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -201,10 +208,10 @@ def reconstruct(
     tilts: Annotated[Path, typer.Argument(help="Tilt series (MRC/TIFF/HDF5/MAT/NPY…) or a bare projection stack.")],
     out: Annotated[Path, typer.Argument(help="Output tomogram (.mrc recommended; any volume format aet writes).")],
     method: Annotated[str, typer.Option(help="resire, genfire, sirt or wbp.")] = "resire",
-    angles: Annotated[Path | None, typer.Option(help="Angle file (n×3 Euler or n tilts, degrees).")] = None,
-    pixel_size: Annotated[float | None, typer.Option(help="Pixel size, Å (if the file does not hold it).")] = None,
-    euler: Annotated[str | None, typer.Option(help="Euler convention of the angles: zyz or zyx.")] = None,
-    key: Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")] = None,
+    angles: _ANGLES = None,
+    pixel_size: _PIXEL = None,
+    euler: _EULER = None,
+    key: _KEY = None,
     iterations: Annotated[int, typer.Option(help="Iterations (resire, sirt, genfire).")] = 100,
     support: Annotated[
         str | None, typer.Option(help="Support mask file (same shape as the volume) or 'auto'.")
@@ -294,6 +301,80 @@ def trace(
         console.print(f"  note: {info['note']}")
     aet.io.write(model, out, overwrite=overwrite)
     console.print(f"  wrote {out}")
+
+
+def _read_pair(model: Path, tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None,
+               euler: str | None) -> tuple[Any, Any]:  # fmt: skip
+    """An atomic model and a tilt series from files, checked to be what they claim."""
+    from aet.model import AtomicModel, TiltSeries
+
+    found = aet.io.read(model, kind="model")
+    ts = aet.io.read(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler, kind="tiltseries")
+    if not isinstance(found, AtomicModel):
+        raise aet.AetError(f"{model} does not hold an atomic model.")
+    if not isinstance(ts, TiltSeries):
+        raise aet.AetError(f"{tilts} does not hold a tilt series.")
+    return found, ts
+
+
+@app.command()
+def refine(
+    model: Annotated[Path, typer.Argument(help="Traced model (XYZ, CSV, …), positions in Å about the centre.")],
+    tilts: _TILTS,
+    out: Annotated[Path, typer.Argument(help="Refined model to write (.xyz keeps B, H and the moves).")],
+    angles: _ANGLES = None,
+    pixel_size: _PIXEL = None,
+    key: _KEY = None,
+    euler: _EULER = None,
+    iterations: Annotated[int, typer.Option(help="Outer position iterations.")] = 50,
+    max_move: Annotated[float, typer.Option(help="Cap of each atom's total move, Å.")] = 1.0,
+    per_atom_b: Annotated[bool, typer.Option(help="Fit one B-factor per atom.")] = False,
+    angle_correction: Annotated[bool, typer.Option(help="Fit a small rotation per image.")] = True,
+    image_shifts: Annotated[bool, typer.Option(help="Fit a small shift per image.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Refine positions, B and H against the measured projections; the report goes to OUT.json."""
+    from aet.io.atomic import atomic_paths, dump_json
+
+    found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler)
+    aet.io.check_writable(out, overwrite)
+    refined, report = aet.refine(
+        found, ts, iterations=iterations, max_move=max_move, per_atom_b=per_atom_b,
+        angle_correction=angle_correction, image_shifts=image_shifts, device=device,
+    )  # fmt: skip
+    aet.io.write(refined, out, overwrite=overwrite)
+    report_path = out.with_name(out.name + ".refine.json")
+    with atomic_paths(report_path) as (tmp,):
+        dump_json(report, tmp)
+    b, a = report["before"], report["after"]
+    console.print(
+        f"R1 {b['R1']:.4f} -> {a['R1']:.4f} (mean over projections {b['R1_mean']:.4f} -> {a['R1_mean']:.4f}); "
+        f"moves: mean {report['move_A']['mean']:.3f} Å, max {report['move_A']['max']:.3f} Å; "
+        f"{len(report['log'])} steps in {report['seconds']:.1f} s"
+    )
+    for s, v in report["species"].items():
+        console.print(f"  {s}: H = {v['height']:.4g}, B = {v['b_factor_A2']:.2f} Å² (AET convention)")
+    console.print(f"  wrote {out} and {report_path}")
+
+
+@app.command()
+def rfactor(
+    model: Annotated[Path, typer.Argument(help="Atomic model (with B and H, e.g. from aet refine).")],
+    tilts: _TILTS,
+    angles: _ANGLES = None,
+    pixel_size: _PIXEL = None,
+    key: _KEY = None,
+    euler: _EULER = None,
+) -> None:
+    """R-factors of a model against the measured projections (one global scale and background fitted)."""
+    found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler)
+    r = aet.refine.rfactor(found, ts)
+    per = np.asarray(r["R1_per_projection"])
+    console.print(
+        f"R1 {r['R1']:.4f} (pooled), {r['R1_mean']:.4f} (mean over {len(per)} projections, "
+        f"{per.min():.4f}–{per.max():.4f}); R2 {r['R2']:.4f}"
+    )
 
 
 @app.command()

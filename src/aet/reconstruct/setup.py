@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aet.errors import AetInputError
 from aet.model import TiltSeries, Volume
 from aet.physics.projector import Projector, get_projector
+from aet.progress import progress_bar
 
 GB = 1024**3
 
@@ -148,25 +147,13 @@ class Job:
                 self.log.append({**fields, "seconds": now - last})
             last = now
 
-        if not self.progress:
-            yield record
-            return
-        cols = (
-            TextColumn(f"[bold]{what}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[msg]}"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*cols, console=Console(stderr=True), transient=True) as prog:
-            task = prog.add_task(what, total=total, msg="")
+        with progress_bar(total, what, self.progress) as advance:
 
-            def advance(**fields: float) -> None:
+            def step(**fields: float) -> None:
                 record(**fields)
-                msg = " ".join(f"{k}={v:.4f}" for k, v in fields.items())
-                prog.update(task, advance=1, msg=msg)
+                advance(**fields)
 
-            yield advance
+            yield step
 
     def result(self, vol: torch.Tensor, **extra: Any) -> Volume:
         """Wrap a ``[nz, ny, nx]`` tensor as a :class:`Volume` with voxel size = pixel size and the record."""

@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aet._callable import make_callable
 from aet.errors import AetInputError
 from aet.model import AtomicModel, TiltSeries
+from aet.progress import progress_bar
 from aet.refine.forward import Geometry, misfit_and_grad, predict
 from aet.refine.rfactor import r_factors
 from aet.refine.validate import check_inputs
@@ -110,7 +109,7 @@ def refine(
     log: list[dict[str, float]] = []
     calc0 = predict(geo, *expand(p), p["scale"].detach(), p["background"].detach())
     before = r_factors(calc0, meas)
-    with _bar(progress, hb_iterations + iterations, "refine") as advance:
+    with progress_bar(hb_iterations + iterations, "refine", progress) as advance:
         if hb_iterations:
             _step(_lbfgs([v for v in p.values() if v.requires_grad], hb_iterations), geo, meas, p, expand, log,
                   advance, "hb")  # fmt: skip
@@ -263,28 +262,6 @@ def _step(opt, geo, meas, p, expand, log, advance, stage) -> None:  # noqa: ANN0
     log.append({"stage": stage, "misfit": state["eps"], "R1": r1})
     if advance is not None:
         advance(R1=r1)
-
-
-class _bar:
-    """A rich progress bar (stderr) yielding ``advance(**fields)``; silent when ``enabled`` is False."""
-
-    def __init__(self, enabled: bool, total: int, what: str) -> None:
-        self.enabled, self.total, self.what = enabled, total, what
-
-    def __enter__(self):  # noqa: ANN204
-        if not self.enabled:
-            return lambda **_: None
-        self.prog = Progress(
-            TextColumn(f"[bold]{self.what}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[msg]}"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-        )  # fmt: skip
-        self.prog.__enter__()
-        task = self.prog.add_task(self.what, total=self.total, msg="")
-        return lambda **f: self.prog.update(task, advance=1, msg=" ".join(f"{k}={v:.4f}" for k, v in f.items()))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.prog.__exit__(*exc)
 
 
 make_callable(__name__, refine)
