@@ -331,7 +331,7 @@ def refine(
     per_atom_b: Annotated[bool, typer.Option(help="Fit one B-factor per atom.")] = False,
     angle_correction: Annotated[bool, typer.Option(help="Fit a small rotation per image.")] = True,
     image_shifts: Annotated[bool, typer.Option(help="Fit a small shift per image.")] = False,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Refine positions, B and H against the measured projections; the report goes to OUT.json."""

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from aet._callable import make_callable
+from aet.device import resolve_device
 from aet.errors import AetInputError
 from aet.model import AtomicModel, TiltSeries
 from aet.progress import progress_bar
@@ -48,7 +49,7 @@ def refine(
     angle_correction: bool = True,
     max_angle: float = 2.0,
     tol: float = 1e-5,
-    device: str = "cpu",
+    device: str = "auto",
     progress: bool = True,
 ) -> tuple[AtomicModel, dict[str, Any]]:
     """Refine ``model`` against ``tilt_series`` (see module docstring).
@@ -65,7 +66,7 @@ def refine(
         angle_correction: fit a small rotation per image (three angles), capped at ``max_angle`` degrees: measured
             tilt angles carry errors of a few tenths of a degree, which otherwise leave a floor in R1.
         tol: stop when ε falls by less than this fraction in an outer iteration.
-        device: ``"cpu"`` or ``"cuda"``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
 
     Returns:
         The refined model (positions, ``b_factor``, ``height``, scores ``move_A``) and a report (R-factors before
@@ -77,7 +78,7 @@ def refine(
         raise AetInputError(f"max_move is a distance in Å and must be positive, got {max_move}.")
     check_inputs(model, tilt_series)
     t0 = time.perf_counter()
-    dev = torch.device(device)
+    dev = resolve_device(device)
     kw = {"dtype": torch.float64, "device": dev}
     ts = tilt_series
     radius = float(np.sqrt(((model.positions - model.positions.mean(0)) ** 2).sum(1).mean())) or 1.0
@@ -168,7 +169,8 @@ def refine(
         "image_scale": p["scale"].detach().cpu().numpy().tolist(),
         "image_background": p["background"].detach().cpu().numpy().tolist(),
         "image_shift_A": None if "shift" not in p else p["shift"].detach().cpu().numpy().tolist(),
-        "angle_correction_deg": None if "tilt" not in p else np.rad2deg(p["tilt"].detach().numpy() / radius).tolist(),
+        "angle_correction_deg": None if "tilt" not in p else (np.rad2deg(p["tilt"].detach().cpu().numpy())
+                                                              / radius).tolist(),
         "move_A": {"mean": float(moves.mean()), "max": float(moves.max()),
                    "capped": int((moves >= max_move - 1e-9).sum())},
         "settings": {"iterations": iterations, "hb_iterations": hb_iterations, "max_move_A": max_move,
@@ -223,12 +225,12 @@ def _linear_heights(
     The per-image backgrounds are eliminated by removing each image's mean, leaving an S-column problem.
     """
     n = len(geo.angles)
-    ones, zeros = torch.ones(n, dtype=pos.dtype), torch.zeros(n, dtype=pos.dtype)
+    ones, zeros = torch.ones(n, dtype=pos.dtype, device=pos.device), torch.zeros(n, dtype=pos.dtype, device=pos.device)
     cols = []
     for s in range(n_species):
         sel = kind == s
         k = int(sel.sum())
-        cols.append(predict(geo, pos[sel], b[s].expand(k), torch.ones(k, dtype=pos.dtype), ones, zeros))
+        cols.append(predict(geo, pos[sel], b[s].expand(k), torch.ones_like(pos[sel, 0]), ones, zeros))
     proj = torch.stack(cols, -1)  # [n, rows, cols, S]
     proj_mean = proj.mean((1, 2))  # [n, S]
     meas_mean = meas.mean((1, 2))

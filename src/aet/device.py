@@ -1,0 +1,34 @@
+"""Where the arithmetic runs: the torch device a user asked for, checked, and how much memory it has free."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from aet.errors import AetInputError
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None -> CUDA when available, else CPU; a named device is checked to exist."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AetInputError("device 'cuda' was asked for but no CUDA GPU is visible to torch; use device='cpu'.")
+    return dev
+
+
+def available_memory(device: torch.device) -> int:
+    """Free memory in bytes on ``device`` (MemAvailable on Linux for the CPU, free GPU memory for CUDA)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
