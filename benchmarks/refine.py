@@ -1,6 +1,6 @@
 """Refinement speed: seconds per outer iteration of ``aet.refine`` for Pt particles of ≈10,000 and ≈100,000 atoms.
 
-Run: .venv/bin/python benchmarks/refine.py [--cases 6.6:256 14.2:512] [--tilts 60] [--iterations 3] [--budget 300]
+Run: .venv/bin/python benchmarks/refine.py [--cases 6.6:256 14.2:512] [--tilts 60] [--iterations 3] [--budget 360]
 [--threads 2]
 
 Each case ``d:px`` is a crystalline Pt sphere ``build_model("sphere", ["Pt"], d)`` (6.6 nm: 9,976 atoms, 14.2 nm:
@@ -175,7 +175,7 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=["6.6:256", "14.2:512"], help="sphere diameter nm : image px")
     ap.add_argument("--tilts", type=int, default=60)
     ap.add_argument("--iterations", type=int, default=3, help="outer iterations per refine run")
-    ap.add_argument("--budget", type=float, default=300.0, help="seconds of iterations per case before stopping")
+    ap.add_argument("--budget", type=float, default=360.0, help="seconds of iterations per case before stopping")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

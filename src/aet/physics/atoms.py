@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from aet.model import as_euler_angles
@@ -139,7 +138,9 @@ def atoms_to_projections(
     pr, pc = nr + 2 * w, nc + 2 * w
     out = torch.zeros(m * pr * pc, dtype=pos.dtype, device=pos.device)
     a = min(n, chunk)
-    block = max(1, 2**22 // (a * len(off) ** 2))  # images per vectorised step: ≈ 4 M window values at once
+    # images per vectorised step: ≈ 4 M window values at once, and an output block that stays in cache (≈ 4 MB;
+    # measured at 100,000 atoms × 512²: 20 images in one block 3.7 s, image by image 2.4 s)
+    block = max(1, min(2**22 // (a * len(off) ** 2), 2**19 // (pr * pc)))
     for i0 in range(0, m, block):
         img = torch.arange(i0, min(m, i0 + block), device=pos.device)
         for s in range(0, n, chunk):
@@ -154,26 +155,5 @@ def atoms_to_projections(
             col = (idx[..., None, :, 0] + w).clamp(0, pc - 1)
             row = (idx[..., :, None, 1] + w).clamp(0, pr - 1)
             flat = ((img[:, None, None, None] * pr + row) * pc + col).expand_as(val)
-            out = out.index_add(0, flat.reshape(-1), val.reshape(-1))
+            out.index_add_(0, flat.reshape(-1), val.reshape(-1))  # in place: no copy of the series per chunk
     return out.reshape(m, pr, pc)[:, w : w + nr, w : w + nc]
-    shift = torch.zeros(m, 2, dtype=pos.dtype, device=pos.device)
-    if shifts is not None:
-        shift = torch.as_tensor(np.asarray(shifts, dtype=np.float64), dtype=pos.dtype, device=pos.device)[:, [1, 0]]
-    w = window_radius(float(b.detach().max()), pixel_size)
-    off = torch.arange(-w, w + 1, device=pos.device)
-    ctr = torch.tensor([centre(nc), centre(nr)], dtype=pos.dtype, device=pos.device)
-    amp = h * torch.sqrt(b / math.pi) / pixel_size  # line integral per voxel length
-    for i in range(m):
-        uv = pos @ rt[i].T + shift[i]  # [N, 2] (x', y') in Å
-        for s in range(0, n, chunk):
-            p = uv[s : s + chunk] / pixel_size + ctr  # (col, row) in pixels
-            # the 2-D Gaussian is separable: one 1-D factor per axis, then their outer product (k² → 2k exp)
-            idx = torch.round(p.detach()).long()[:, None, :] + off[None, :, None]  # [a, k, (col, row)]
-            d = (idx.to(p.dtype) - p[:, None, :]) * pixel_size
-            g = torch.exp(-(math.pi**2) * d * d / b[s : s + chunk, None, None])
-            val = amp[s : s + chunk, None, None] * g[:, :, None, 1] * g[:, None, :, 0]  # [a, row, col]
-            col, row = idx[:, None, :, 0], idx[:, :, None, 1]
-            ok = (col >= 0) & (col < nc) & (row >= 0) & (row < nr)
-            flat = (row * nc + col).expand_as(val)
-            out[i] = out[i].index_add(0, flat[ok], val[ok])
-    return out.reshape(m, nr, nc)
