@@ -9,8 +9,8 @@ import torch
 import aet
 from aet.errors import AetInputError
 from aet.metrics import compare
+from aet.metrics.rfactor import r_factors
 from aet.model import AtomicModel, TiltSeries
-from aet.refine.rfactor import r_factors
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
 from aet.simulate.structures import build_model
 

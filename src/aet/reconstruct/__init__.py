@@ -13,6 +13,7 @@ import torch
 
 from aet._callable import make_callable
 from aet.errors import AetInputError
+from aet.metrics.rfactor import r1, r1_per_projection
 from aet.model import TiltSeries, Volume
 from aet.reconstruct.genfire import genfire, grid_bytes
 from aet.reconstruct.realspace import resire, sirt
@@ -101,8 +102,9 @@ def reconstruct(
         vol = genfire(job, **options)
     else:
         vol = _ITERATIVE[method](job, **options)
-    per_projection = job.r1(job.projector.forward(vol)).cpu().numpy().tolist()
-    return job.result(vol, r1_per_projection=per_projection, r1=job.r1_pooled(job.projector.forward(vol)))
+    calc = job.projector.forward(vol)
+    per_projection = r1_per_projection(calc, job.images).cpu().numpy().tolist()
+    return job.result(vol, r1_per_projection=per_projection, r1=r1(calc, job.images))
 
 
 make_callable(__name__, reconstruct)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from aet.errors import AetInputError
+from aet.metrics.rfactor import r1
 from aet.physics.geometry import rotation_matrices
 from aet.reconstruct.setup import Job
 
@@ -153,7 +154,7 @@ def genfire(
     vol = x[_box_slices(job.shape, m)].contiguous()
     calc = job.projector.forward(vol)
     job.settings.update(grid=m, oversampling=oversampling, padded_to_square=rows != cols)
-    job.log[-1]["R1"] = job.r1_pooled(calc)
+    job.log[-1]["R1"] = r1(calc, job.images)
     return vol
 
 

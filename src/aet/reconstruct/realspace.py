@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from aet.errors import AetInputError
+from aet.metrics.rfactor import r1
 from aet.reconstruct.setup import Job
 
 
@@ -43,11 +44,11 @@ def sirt(job: Job, iterations: int = 100, relaxation: float = 1.0, x0: torch.Ten
     with torch.no_grad(), job.bar(iterations, "SIRT") as advance:
         for _ in range(iterations):
             calc = proj.forward(x)
-            r1 = job.r1_pooled(calc)
+            err = r1(calc, job.images)
             calc.sub_(job.images).neg_().mul_(row)  # R (b − A x)
             x.add_(proj.adjoint(calc).mul_(col), alpha=relaxation)
             job.constrain(x)
-            advance(R1=r1)
+            advance(R1=err)
     return x
 
 
@@ -88,7 +89,7 @@ def resire(
     with torch.no_grad(), job.bar(iterations, "RESIRE") as advance:
         for _ in range(iterations):
             calc = proj.forward(y)
-            r1 = job.r1_pooled(calc)
+            err = r1(calc, job.images)
             calc.sub_(job.images)
             x_new = job.constrain(y.sub_(proj.adjoint(calc), alpha=lr))
             if momentum:
@@ -97,5 +98,5 @@ def resire(
                 x, tk = x_new.clone(), tn
             else:
                 x = y = x_new
-            advance(R1=r1)
+            advance(R1=err)
     return x

@@ -96,16 +96,6 @@ class Job:
             vol.mul_(self.support)
         return vol
 
-    def r1(self, calc: torch.Tensor) -> torch.Tensor:
-        """Per-projection R1 = Σ|calc − meas| / Σ|meas| (tensor ``[n]``)."""
-        num = (calc - self.images).abs().flatten(1).sum(1)
-        den = self.images.abs().flatten(1).sum(1).clamp_min(torch.finfo(self.dtype).tiny)
-        return num / den
-
-    def r1_pooled(self, calc: torch.Tensor) -> float:
-        """R1 pooled over all pixels of all projections."""
-        return float((calc - self.images).abs().sum() / self.images.abs().sum().clamp_min(1e-30))
-
     @contextmanager
     def bar(self, total: int, what: str, log: bool = True) -> Iterator[Any]:
         """A rich progress bar (to stderr) of ``total`` steps; yields ``advance(**fields)``.

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from aet.errors import AetInputError
+from aet.metrics.rfactor import r1
 from aet.reconstruct.setup import Job
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hann")
@@ -77,6 +78,6 @@ def wbp(job: Job, filter: str = "ramp") -> torch.Tensor:  # noqa: A002  (the fie
         x = job.projector.adjoint(filt)
         job.constrain(x)
         calc = job.projector.forward(x)
-        r1 = job.r1_pooled(calc)
-        advance(R1=r1)
+        err = r1(calc, job.images)
+        advance(R1=err)
     return x

@@ -26,10 +26,10 @@ import torch
 from aet._callable import make_callable
 from aet.device import resolve_device
 from aet.errors import AetInputError
+from aet.metrics.rfactor import r1, r_factors
 from aet.model import AtomicModel, TiltSeries
 from aet.progress import progress_bar
 from aet.refine.forward import Geometry, misfit_and_grad, predict
-from aet.refine.rfactor import r_factors
 from aet.refine.validate import check_inputs
 
 DEFAULT_B = 5.0  #: Å², AET convention, where the model gives none
@@ -260,10 +260,10 @@ def _step(opt, geo, meas, p, expand, log, advance, stage) -> None:  # noqa: ANN0
         return torch.tensor(eps)
 
     opt.step(closure)
-    r1 = float((state["calc"] - meas).abs().sum() / meas.abs().sum())
-    log.append({"stage": stage, "misfit": state["eps"], "R1": r1})
+    r1_now = r1(state["calc"], meas)
+    log.append({"stage": stage, "misfit": state["eps"], "R1": r1_now})
     if advance is not None:
-        advance(R1=r1)
+        advance(R1=r1_now)
 
 
 make_callable(__name__, refine)
