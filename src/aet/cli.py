@@ -50,15 +50,15 @@ def run_app() -> None:
         raise SystemExit(1) from None
     except typer.Abort:
         raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors keep their own formatting
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # usage errors (click's, or typer's own copy of click since typer 0.22) keep their formatting; duck-typed
+        # because newer typer versions no longer install click
+        code = getattr(exc, "exit_code", None)
+        if code is None:
+            raise
+        if callable(getattr(exc, "show", None)):
             exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Exit):
-            raise SystemExit(exc.exit_code) from None
-        raise
+        raise SystemExit(code) from None
 
 
 def describe(obj: Any) -> list[tuple[str, str]]:
@@ -213,9 +213,7 @@ def reconstruct(
     euler: _EULER = None,
     key: _KEY = None,
     iterations: Annotated[int, typer.Option(help="Iterations (resire, sirt, genfire).")] = 100,
-    support: Annotated[
-        str | None, typer.Option(help="Support mask file (same shape as the volume) or 'auto'.")
-    ] = None,
+    support: Annotated[str | None, typer.Option(help="Support mask file (same shape as the volume) or 'auto'.")] = None,
     thickness: Annotated[int | None, typer.Option(help="Voxels along the beam (default: image width).")] = None,
     positivity: Annotated[bool, typer.Option(help="Clip negative voxels.")] = True,
     step: Annotated[float | None, typer.Option(help="RESIRE step t (scaled by 1/L; default 1.9).")] = None,
@@ -301,6 +299,64 @@ def trace(
         console.print(f"  note: {info['note']}")
     aet.io.write(model, out, overwrite=overwrite)
     console.print(f"  wrote {out}")
+
+
+@app.command()
+def augment(
+    volume: Annotated[Path, typer.Argument(help="Tomogram (MRC, TIFF, HDF5, MAT, NPY…); voxel size from the file.")],
+    out: Annotated[Path, typer.Argument(help="Augmented (atomicity) volume to write, e.g. OUT.mrc.")],
+    model: Annotated[str, typer.Option(help="Shipped model name ('default', 'unet', …) or a .safetensors path.")] = (
+        "default"
+    ),
+    tta: Annotated[int, typer.Option(help="Test-time flips averaged (1–8).")] = 4,
+    uncertainty: Annotated[Path | None, typer.Option(help="Also write the per-voxel uncertainty volume here.")] = None,
+    overlap: Annotated[float, typer.Option(help="Overlap of neighbouring windows (0–0.9).")] = 0.25,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass (bounds memory).")] = 2,
+    key: _KEY = None,
+    voxel_size: Annotated[float | None, typer.Option(help="Voxel size, Å (if the file does not hold it).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+) -> None:
+    """Sharpen a missing-wedge tomogram into atomic peaks with a trained network (+ uncertainty)."""
+    from aet.model import Volume
+    from aet.nn.augment import augment as run_augment
+
+    vol = aet.io.read(volume, key=key, kind="volume", pixel_size=voxel_size)
+    if not isinstance(vol, Volume):
+        raise aet.AetError(f"{volume} does not hold a volume.")
+    for path in (out, uncertainty):
+        if path is not None:
+            aet.io.check_writable(path, overwrite)
+    result, spread = run_augment(vol, model, tta=tta, overlap=overlap, batch_size=batch_size, device=device,
+                                 return_uncertainty=True)  # fmt: skip
+    aet.io.write(result, out, overwrite=overwrite)
+    info = result.metadata["augment"]
+    console.print(f"augmented {vol.shape} with {info['model']} in {info['seconds']:.1f} s; wrote {out}")
+    if uncertainty is not None:
+        aet.io.write(spread, uncertainty, overwrite=overwrite)
+        console.print(f"  wrote {uncertainty} (standard deviation over {tta} flips)")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config (TOML), e.g. configs/train_unet.toml.")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, the trained model and its card.")],
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.safetensors if present.")] = True,
+    workers: Annotated[int | None, typer.Option(help="Background sample generators (overrides the config).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps (overrides the config).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (overrides the config).")] = None,
+) -> None:
+    """Train an augmentation network from simulated particles (resumable; logs as CSV)."""
+    from aet.nn.train import load_config
+    from aet.nn.train import train as run_train
+
+    cfg = load_config(config)
+    for section, key, value in (("data", "workers", workers), ("training", "steps", steps),
+                                ("training", "device", device)):  # fmt: skip
+        if value is not None:
+            cfg[section][key] = value
+    path = run_train(cfg, out, resume=resume, config_path=config)
+    console.print(f"wrote {path} and its model card {path.with_suffix('.json')}")
 
 
 def _read_pair(model: Path, tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None,

@@ -57,6 +57,7 @@ def trace(
     support: Any = None,
     classify: str = "kmeans",
     local_radius: float = 10.0,
+    species_volume: Volume | None = None,
     seed: int = 0,
 ) -> AtomicModel:
     """Trace the atoms of a tomogram (see module docstring).
@@ -76,6 +77,8 @@ def trace(
         support: optional boolean mask (array or Volume, same shape as ``volume``); peaks outside are dropped.
         classify: ``"kmeans"`` or ``"gmm"`` for the global species step.
         local_radius: neighbourhood of the local re-classification, Å (0 skips it).
+        species_volume: tomogram whose integrated intensities decide the species (same grid as ``volume``);
+            pass the reconstruction when tracing an augmented volume, whose peaks all have height ~1.
     """
     if not isinstance(volume, Volume):
         raise AetInputError(f"trace needs a Volume, got {type(volume).__name__}; load one with aet.io.read.")
@@ -96,11 +99,18 @@ def trace(
         raise AetInputError(f"smooth is a Gaussian standard deviation in Å (0 for none), got {smooth}.")
     if fit_radius <= 0 or integration_radius <= 0 or max_sigma <= 0:
         raise AetInputError("fit_radius, integration_radius and max_sigma are lengths in Å and must be positive.")
+    if species_volume is not None and (
+        not isinstance(species_volume, Volume)
+        or species_volume.shape != volume.shape
+        or abs(species_volume.voxel_size - vs) > 1e-6 * vs
+    ):
+        raise AetInputError("species_volume must be a Volume on the same grid (shape and voxel size) as the volume.")
     settings = {
         "elements": species, "min_distance_A": min_distance, "threshold": threshold, "min_height": min_height,
         "max_sigma_A": max_sigma, "max_residual": max_residual, "fit_radius_A": fit_radius,
         "integration_radius_A": integration_radius, "smooth_A": smooth, "upsample": int(upsample),
         "classify": classify, "local_radius_A": local_radius, "seed": seed,
+        "species_volume": species_volume is not None,
     }  # fmt: skip
     data = volume.data.astype(np.float64)
     if smooth > 0:
@@ -145,6 +155,9 @@ def trace(
     centre = fit.centre[idx]
     positions = centre[:, ::-1] * step + np.asarray(volume.origin)[::-1]  # (z, y, x) voxels -> (x, y, z) Å
     intensity = intensity[idx]
+    if species_volume is not None:
+        source = species_volume.data.astype(np.float64)
+        intensity = ball_sums(source, centre / upsample, integration_radius / vs) * vs**3
     n_est = estimate_species_count(intensity, max_species=max(4, len(species)), seed=seed)
     labels = global_classes(intensity, species, classify, seed)
     rounds = 0

@@ -1,0 +1,133 @@
+"""Inference: a missing-wedge tomogram -> an atomicity volume (sharp peaks of height ~1 at atom sites).
+
+``aet.augment(volume)``: resample to the network's voxel size, divide by :func:`aet.nn.normalise.intensity_scale`,
+run the network over overlapping windows blended with Gaussian weights (MONAI ``sliding_window_inference``, so
+any size works and there are no seams), average over test-time flips (each flip of x, y or z maps a single-axis
+missing wedge onto itself), and resample back to the input grid. The spread (standard deviation) over the flips
+is the per-voxel uncertainty.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+
+from aet.device import resolve_device
+from aet.errors import AetInputError
+from aet.model import Volume
+from aet.nn import weights
+from aet.nn.normalise import intensity_scale, resample
+from aet.progress import progress_bar
+
+#: Test-time flips (axes of a [batch, channel, z, y, x] tensor), in the order used when ``tta`` < 8.
+FLIPS: list[tuple[int, ...]] = [
+    (), (2, 4), (3,), (2, 3, 4), (2,), (4,), (3, 4), (2, 3)
+]  # fmt: skip
+
+
+def augment(
+    volume: Volume,
+    model: str = "default",
+    *,
+    tta: int = 4,
+    overlap: float = 0.25,
+    window: int | None = None,
+    batch_size: int = 2,
+    device: str | torch.device | None = "auto",
+    progress: bool = True,
+    return_uncertainty: bool = False,
+) -> Volume | tuple[Volume, Volume]:
+    """Augment a tomogram with a trained network.
+
+    Args:
+        volume: the tomogram (any shape; voxel size in Å), reconstructed as the model card says
+            (``card["reconstruction"]``, RESIRE for the shipped models).
+        model: ``"default"``, a shipped model name (``aet.nn.weights.shipped_names()``) or a ``.safetensors`` path.
+        tta: number of test-time flips averaged (1 to 8); their spread is the uncertainty (0 when ``tta`` = 1).
+        overlap: fraction of overlap between neighbouring windows (0 to 0.9).
+        window: window edge in network voxels (a multiple of the network stride); default: the card's.
+        batch_size: windows per forward pass (bounds the memory of the network, with ``window``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``; blending buffers stay on the CPU, so GPU memory is
+            bounded by ``batch_size`` windows whatever the volume size.
+        return_uncertainty: also return the per-voxel standard deviation over the flips.
+
+    Returns:
+        The atomicity volume on the grid of ``volume`` (same shape, voxel size and origin), and optionally the
+        uncertainty volume (same units: fractions of an atom's peak height).
+    """
+    if not isinstance(volume, Volume):
+        raise AetInputError(f"augment needs a Volume, got {type(volume).__name__}; load one with aet.io.read.")
+    if not 1 <= int(tta) <= len(FLIPS):
+        raise AetInputError(f"tta is the number of test-time flips, 1 to {len(FLIPS)}; got {tta}.")
+    if not 0 <= overlap < 0.95:
+        raise AetInputError(f"overlap is a fraction between 0 and 0.9, got {overlap}.")
+    net, card = weights.load(model)
+    stride = int(card["architecture"]["stride"])
+    window = int(window or card["window"])
+    if window % stride:
+        raise AetInputError(f"window must be a multiple of the network stride {stride}, got {window}.")
+    dev = resolve_device(device)
+    start = time.perf_counter()
+    factor = volume.voxel_size / float(card["voxel_size"])
+    data = resample(volume.data, factor)
+    if min(data.shape) < 4:
+        raise AetInputError(
+            f"the volume is {volume.shape} voxels of {volume.voxel_size} Å: too small to hold an atom at the network's "
+            f"{card['voxel_size']} Å voxels."
+        )
+    scale = intensity_scale(data)
+    mean, std = predict(net, data / scale, window, overlap, batch_size, dev, int(tta), progress)
+    mean = resample(mean, 1 / factor, volume.shape)
+    meta = {
+        "augment": {
+            "model": card["name"], "model_version": card.get("version"), "tta": int(tta), "overlap": overlap,
+            "window": window, "network_voxel_size_A": card["voxel_size"], "intensity_scale": scale,
+            "device": str(dev), "seconds": round(time.perf_counter() - start, 3),
+            "units": "atomicity: fraction of an atom's peak height (target Gaussians of height 1)",
+        },
+        "source": volume.metadata.get("reconstruction", {}),
+    }  # fmt: skip
+    out = Volume(mean, volume.voxel_size, volume.origin, meta)
+    if not return_uncertainty:
+        return out
+    std = resample(std, 1 / factor, volume.shape)
+    return out, Volume(std, volume.voxel_size, volume.origin, {**meta, "kind": "uncertainty"})
+
+
+def predict(
+    net: torch.nn.Module,
+    data: np.ndarray,
+    window: int,
+    overlap: float,
+    batch_size: int,
+    device: torch.device,
+    tta: int = 1,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over ``tta`` flips of the network's sliding-window output on a normalised
+    ``[z, y, x]`` array at the network's voxel size (used by :func:`augment` and by training validation)."""
+    x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))[None, None]
+    net = net.to(device)
+    total = torch.zeros_like(x)
+    total_sq = torch.zeros_like(x)
+    flips = FLIPS[:tta]
+    with torch.inference_mode(), progress_bar(len(flips), "augment", enabled=progress) as advance:
+        for axes in flips:
+            xi = torch.flip(x, axes) if axes else x
+            y = sliding_window_inference(
+                xi, roi_size=(window,) * 3, sw_batch_size=batch_size, predictor=net, overlap=overlap,
+                mode="gaussian", sw_device=device, device="cpu",
+            )  # fmt: skip
+            y = torch.flip(y, axes) if axes else y
+            total += y
+            total_sq += y * y
+            advance()
+    mean = (total / len(flips))[0, 0].numpy()
+    std = np.sqrt(np.clip((total_sq / len(flips))[0, 0].numpy() - mean**2, 0.0, None))
+    return mean, std
+
+
+__all__ = ["FLIPS", "augment"]

@@ -1,0 +1,84 @@
+"""Network weights and model cards: safetensors (never pickle) plus a JSON card beside them.
+
+A model is a pair ``NAME.safetensors`` (the tensors) + ``NAME.json`` (the card: architecture and options,
+voxel size, window, normalisation, the reconstruction it expects, training data and settings, seeds, metrics and
+the command that retrains it). The shipped models live in ``aet/nn/weights/``; ``load("default")`` picks the one
+named in ``weights/default.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from aet.errors import AetFileNotFoundError, AetFormatError
+from aet.io.atomic import atomic_paths, dump_json
+from aet.nn.models import build
+
+SHIPPED = resources.files("aet.nn") / "weights"
+
+
+def save(net: nn.Module, card: dict[str, Any], path: str | Path) -> Path:
+    """Write ``path`` (.safetensors) and its card (.json) atomically; returns the weights path."""
+    path = Path(path).with_suffix(".safetensors")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    with atomic_paths(path, path.with_suffix(".json")) as (tmp, tmp_card):
+        save_file(tensors, str(tmp), metadata={"format": "aet-model", "architecture": card["architecture"]["name"]})
+        dump_json(card, tmp_card)
+    return path
+
+
+def shipped_names() -> list[str]:
+    """Names of the models shipped inside the package."""
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(p.name.removesuffix(".safetensors") for p in SHIPPED.iterdir() if p.name.endswith(".safetensors"))
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """Weights file of a shipped model name (``"default"``, ``"unet"``, ...) or a path to ``.safetensors``."""
+    text = str(name_or_path)
+    if text == "default":
+        text = (SHIPPED / "default.txt").read_text().strip()
+    if text in shipped_names():
+        return Path(str(SHIPPED / f"{text}.safetensors"))
+    path = Path(text).with_suffix(".safetensors")
+    if not path.exists():
+        raise AetFileNotFoundError(
+            f"no model {text!r}: give a shipped model ({', '.join(['default', *shipped_names()])}) or the path of "
+            "a .safetensors file written by `aet train`."
+        )
+    return path
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float) -> tuple[nn.Module, str]:
+    card_path = Path(path).with_suffix(".json")
+    if not card_path.exists():
+        raise AetFormatError(f"{path} has no model card {card_path.name} beside it; aet needs both files.")
+    card = json.loads(card_path.read_text())
+    missing = {"name", "voxel_size", "window", "architecture", "reconstruction"} - set(card)
+    if missing:
+        raise AetFormatError(f"the model card {card_path} lacks {sorted(missing)}; was it written by `aet train`?")
+    arch = card.get("architecture", {})
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in arch.get("options", {}).items()}
+    net = build(arch.get("name", ""), **options)
+    try:
+        net.load_state_dict(load_file(path))  # safetensors: plain tensors, nothing is unpickled
+    except RuntimeError as err:
+        raise AetFormatError(f"{path} does not match the architecture in its card: {err}") from err
+    net.eval()
+    return net, json.dumps(card)
+
+
+def load(name_or_path: str | Path = "default") -> tuple[nn.Module, dict[str, Any]]:
+    """The network (eval mode, on the CPU) and its card. Cached per file; never unpickles."""
+    path = resolve(name_or_path)
+    net, card = _load_cached(str(path), path.stat().st_mtime)
+    return net, json.loads(card)
