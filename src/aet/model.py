@@ -232,6 +232,19 @@ class AtomicModel:
     def __len__(self) -> int:
         return int(self.positions.shape[0])
 
+    def subset(self, which: Any) -> AtomicModel:
+        """The atoms selected by a boolean mask or an index array, with their per-atom arrays and metadata."""
+        idx = np.flatnonzero(which) if np.asarray(which).dtype == bool else np.asarray(which, dtype=np.int64)
+
+        def pick(arr: np.ndarray | None) -> np.ndarray | None:
+            return None if arr is None else arr[idx]
+
+        return AtomicModel(
+            self.positions[idx], [self.elements[i] for i in idx], b_factor=pick(self.b_factor),
+            height=pick(self.height), labels=pick(self.labels), scores={k: v[idx] for k, v in self.scores.items()},
+            metadata=dict(self.metadata),
+        )  # fmt: skip
+
     @property
     def species(self) -> list[str]:
         """Distinct element symbols, in order of first appearance."""

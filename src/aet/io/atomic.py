@@ -34,7 +34,10 @@ def atomic_paths(*paths: Path) -> Iterator[list[Path]]:
             os.close(fd)
             tmps.append(Path(name))
         yield tmps
+        umask = os.umask(0)
+        os.umask(umask)
         for tmp, p in zip(tmps, paths, strict=True):
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
             os.replace(tmp, p)
     finally:
         for tmp in tmps:

@@ -181,7 +181,9 @@ def refine(
     return refined, report
 
 
-def rfactor(model: AtomicModel, tilt_series: TiltSeries, fit: str = "scale") -> dict[str, Any]:
+def rfactor(
+    model: AtomicModel, tilt_series: TiltSeries, fit: str = "scale", calculated: bool = False
+) -> dict[str, Any]:
     """R-factors of ``model`` against the measured ``tilt_series``.
 
     The prediction uses the model's ``b_factor`` (default 5 Å², AET convention) and ``height`` (default 1). With
@@ -190,7 +192,8 @@ def rfactor(model: AtomicModel, tilt_series: TiltSeries, fit: str = "scale") -> 
 
     Returns:
         ``R1`` (Σ|calc − meas| / Σ|meas| over all pixels), ``R1_mean`` (the mean over projections of the
-        per-projection R1, as Materials Data Bank reports), ``R2`` (‖calc − meas‖ / ‖meas‖), ``R1_per_projection``.
+        per-projection R1, as Materials Data Bank reports), ``R2`` (‖calc − meas‖ / ‖meas‖), ``R1_per_projection``,
+        and with ``calculated=True`` the calculated images ``[n, rows, cols]`` (NumPy) under ``"calculated"``.
     """
     if fit not in ("scale", "none"):
         raise AetInputError(f"fit must be 'scale' or 'none', got {fit!r}.")
@@ -210,6 +213,8 @@ def rfactor(model: AtomicModel, tilt_series: TiltSeries, fit: str = "scale") -> 
         calc = coef[0] * calc + coef[1]
     out = r_factors(calc, meas)
     out["fit"] = fit
+    if calculated:
+        out["calculated"] = calc.cpu().numpy().astype(np.float32)
     return out
 
 

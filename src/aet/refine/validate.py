@@ -21,18 +21,24 @@ def check_inputs(model: AtomicModel, ts: TiltSeries) -> None:
         bad = int((~np.isfinite(pos).all(1)).sum())
         raise AetInputError(f"{bad} atom position(s) are NaN or infinite; remove or fix them before refining.")
     rows, cols = ts.images.shape[1:]
-    uv = np.einsum("nij,aj->nai", beam_frame(ts.angles, ts.euler_convention)[:, :2], pos) / ts.pixel_size
-    col = uv[..., 0] + centre(cols)
-    row = uv[..., 1] + centre(rows)
-    outside = (col < 0) | (col > cols - 1) | (row < 0) | (row > rows - 1)
-    if outside.any():
-        n_out = int(outside.any(0).sum())
+    inside = inside_field_of_view(pos, ts)
+    if not inside.all():
+        n_out = int((~inside).sum())
         raise AetInputError(
             f"{n_out} of {len(model)} atoms fall outside the {rows}×{cols}-pixel field of view at some tilt "
             f"(pixel size {ts.pixel_size:g} Å); check the pixel size, that positions are in Å about the rotation "
             "centre, and that model and images belong together."
         )
     _check_extent(pos, ts)
+
+
+def inside_field_of_view(positions: np.ndarray, ts: TiltSeries) -> np.ndarray:
+    """Boolean mask of the atoms (x, y, z in Å) that project inside every image of ``ts``."""
+    rows, cols = ts.images.shape[1:]
+    uv = np.einsum("nij,aj->nai", beam_frame(ts.angles, ts.euler_convention)[:, :2], positions) / ts.pixel_size
+    col = uv[..., 0] + centre(cols)
+    row = uv[..., 1] + centre(rows)
+    return ~((col < 0) | (col > cols - 1) | (row < 0) | (row > rows - 1)).any(0)
 
 
 def _check_extent(pos: np.ndarray, ts: TiltSeries) -> None:

@@ -1,0 +1,450 @@
+"""``aet run``: tilt series in, validated atomic model out, in resumable stages.
+
+Stages: prepare (checks, background, normalisation, optional denoising and alignment hooks) → reconstruct →
+augment → trace → refine → R-factor → report. Each stage writes its outputs atomically, then a record
+``DIR/.aet/STAGE.json`` with a key: the hash of its settings and of the keys of the stages it depends on (the
+first one also hashes the input file). A rerun skips a stage whose key is unchanged and whose outputs exist, so an
+interrupted run starts again at the stage that was cut off, and a changed setting reruns that stage and those
+after it. ``force=True`` reruns everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase.data import atomic_numbers, covalent_radii
+from scipy import ndimage
+
+import aet
+from aet.elements import check_symbols
+from aet.errors import AetInputError
+from aet.io.atomic import atomic_paths, dump_json
+from aet.model import AtomicModel, TiltSeries, Volume
+from aet.pipeline import config as config_mod
+from aet.pipeline.config import none
+from aet.refine.validate import inside_field_of_view
+
+OUTPUTS = {
+    "prepare": [".aet/prepared.npz"],
+    "reconstruct": ["tomogram.mrc"],
+    "augment": ["tomogram_augmented.mrc", "tomogram_uncertainty.mrc"],
+    "trace": ["atoms_traced.xyz"],
+    "refine": ["atoms.xyz", "atoms.csv", ".aet/refine_report.json"],
+    "rfactor": [".aet/rfactor.npz"],
+}
+
+
+@dataclass
+class RunResult:
+    """What ``aet run`` produced: the folder, the summary (also in summary.json) and the final model."""
+
+    out: Path
+    summary: dict[str, Any]
+    model: AtomicModel
+    skipped: list[str] = field(default_factory=list)
+
+
+def run(
+    tilts: str | Path | TiltSeries,
+    out: str | Path,
+    config: str | Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    truth: AtomicModel | None = None,
+) -> RunResult:
+    """Run the pipeline on ``tilts`` (a file, or a TiltSeries) into the folder ``out``.
+
+    Args:
+        tilts: the tilt series file (angles from the file, or ``[input] angles``) or a TiltSeries.
+        out: output folder (created); outputs of earlier runs there are reused when still valid.
+        config: TOML file (see :mod:`aet.pipeline.config`); ``overrides`` (per table) win over it.
+        force: rerun every stage.
+        quiet: no progress bars or console messages (the log file is always written).
+        truth: optional true atoms (simulations): the summary and report then compare against them.
+    """
+    cfg = config_mod.load_config(config, overrides)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".aet").mkdir(exist_ok=True)
+    log = _logger(out, quiet)
+    with atomic_paths(out / "config_used.toml") as (tmp,):
+        tmp.write_text(config_mod.dumps(cfg))
+    elements = check_symbols(cfg["input"]["elements"])
+    runner = _Stages(out, log, force, not quiet)
+    t_start = time.perf_counter()
+
+    # ---- prepare
+    source = tilts if isinstance(tilts, TiltSeries) else Path(tilts)
+    ts_raw = _read_tilts(source, cfg["input"])
+    check_pixel_size(ts_raw.pixel_size, elements, log)
+    prep_key = runner.key("prepare", cfg["input"], cfg["prepare"], _fingerprint(ts_raw))
+    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg["prepare"], out), lambda: _read_prepared(out))
+
+    # ---- reconstruct
+    rec_cfg = cfg["reconstruct"]
+    rec_key = runner.key("reconstruct", rec_cfg, prep_key)
+    tomogram = runner.stage(
+        "reconstruct", rec_key, lambda: _reconstruct(ts, rec_cfg, cfg["run"]["device"], out, not quiet),
+        lambda: aet.io.read(out / "tomogram.mrc", kind="volume"),
+    )  # fmt: skip
+
+    # ---- augment
+    aug_cfg = cfg["augment"]
+    augmented = uncertainty = None
+    trace_source_key = rec_key
+    if aug_cfg["enabled"]:
+        from aet.nn.weights import resolve
+
+        _check_reconstruction_matches(aug_cfg["model"], rec_cfg, log)
+        aug_key = runner.key("augment", aug_cfg, rec_key, _file_hash(resolve(aug_cfg["model"])))
+        augmented, uncertainty = runner.stage(
+            "augment", aug_key, lambda: _augment(tomogram, aug_cfg, cfg["run"]["device"], out, not quiet),
+            lambda: (aet.io.read(out / f, kind="volume") for f in OUTPUTS["augment"]),
+        )  # fmt: skip
+        trace_source_key = aug_key
+    else:
+        log.info("augment: off (--no-augment)")
+
+    # ---- trace
+    tr_cfg = cfg["trace"]
+    tr_key = runner.key("trace", tr_cfg, elements, trace_source_key)
+    traced = runner.stage(
+        "trace", tr_key, lambda: _trace(augmented, tomogram, elements, tr_cfg, out, log),
+        lambda: aet.io.read(out / "atoms_traced.xyz", kind="model"),
+    )  # fmt: skip
+
+    # ---- refine
+    ref_cfg = cfg["refine"]
+    ref_key = runner.key("refine", ref_cfg, tr_key)
+    model, refine_report = runner.stage(
+        "refine", ref_key, lambda: _refine(traced, ts, ref_cfg, cfg["run"]["device"], out, not quiet, log),
+        lambda: _read_refined(out),
+    )  # fmt: skip
+
+    # ---- R-factor
+    rf_key = runner.key("rfactor", ref_key)
+    rfac = runner.stage("rfactor", rf_key, lambda: _rfactor(model, ts, out), lambda: _read_rfactor(out))
+
+    # ---- summary and report (always rewritten: cheap)
+    summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start)
+    with atomic_paths(out / "summary.json") as (tmp,):
+        dump_json(summary, tmp)
+    t = time.perf_counter()
+    from aet.pipeline.report import write_report
+
+    write_report(out / "report.html", summary, tomogram, augmented, model, ts, rfac["calculated"],
+                 rfac["r1_per_projection"], truth=truth)  # fmt: skip
+    log.info(f"report: wrote {out / 'report.html'} in {time.perf_counter() - t:.1f} s")
+    del uncertainty
+    return RunResult(out, summary, model, runner.skipped)
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+class _Stages:
+    """Runs or skips stages by key, times them and keeps their records in ``DIR/.aet``."""
+
+    def __init__(self, out: Path, log: logging.Logger, force: bool, progress: bool) -> None:
+        self.out, self.log, self.force, self.progress = out, log, force, progress
+        self.timings: dict[str, float] = {}
+        self.skipped: list[str] = []
+
+    @staticmethod
+    def key(name: str, *parts: Any) -> str:
+        text = json.dumps([name, *parts], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def stage(self, name: str, key: str, compute: Callable[[], Any], load: Callable[[], Any]) -> Any:
+        record = self.out / ".aet" / f"{name}.json"
+        outputs = [self.out / f for f in OUTPUTS[name]]
+        if not self.force and record.exists() and all(p.exists() for p in outputs):
+            earlier = json.loads(record.read_text())
+            if earlier.get("key") == key:
+                self.log.info(f"{name}: unchanged, skipped (outputs from an earlier run)")
+                self.skipped.append(name)
+                self.timings[name] = float(earlier.get("seconds", 0.0))  # what the stage took when it ran
+                result = load()
+                return tuple(result) if not isinstance(result, (Volume, TiltSeries, AtomicModel, dict)) else result
+        record.unlink(missing_ok=True)  # outputs are about to change: the old record no longer vouches for them
+        self.log.info(f"{name}: started")
+        t = time.perf_counter()
+        result = compute()
+        self.timings[name] = round(time.perf_counter() - t, 3)
+        with atomic_paths(record) as (tmp,):
+            dump_json({"key": key, "seconds": self.timings[name], "outputs": OUTPUTS[name]}, tmp)
+        self.log.info(f"{name}: done in {self.timings[name]:.1f} s")
+        return result
+
+
+def _read_tilts(source: Path | TiltSeries, inp: dict[str, Any]) -> TiltSeries:
+    if isinstance(source, TiltSeries):
+        ts = source
+    else:
+        angles = none(inp["angles"])
+        if angles is not None and none(inp["angles_key"]) is not None:
+            angles = aet.io.read(angles, key=inp["angles_key"], kind="angles")
+        ts = aet.io.read(source, key=none(inp["key"]), angles=angles, pixel_size=none(inp["pixel_size"]),
+                         euler_convention=none(inp["euler"]), kind="tiltseries")  # fmt: skip
+        if not isinstance(ts, TiltSeries):
+            raise AetInputError(f"{source} does not hold a tilt series; give --angles for a bare image stack.")
+    if abs(float(inp["tilt_axis"])) > 1e-6 or abs(ts.tilt_axis) > 1e-6:
+        raise AetInputError(
+            "aet needs the tilt axis along the image rows (tilt_axis = 0); rotate the images by the tilt-axis "
+            "angle first."
+        )
+    if "pixel_size" not in _stated(source, inp) and ts.pixel_size == 1.0:
+        raise AetInputError("the pixel size is unknown; give it with --pixel-size (Å).")
+    return ts
+
+
+def _stated(source: Path | TiltSeries, inp: dict[str, Any]) -> set[str]:
+    """Which geometry facts the user or the file stated (the readers default the pixel size to 1 Å)."""
+    stated = set()
+    if isinstance(source, TiltSeries) or none(inp["pixel_size"]) is not None:
+        stated.add("pixel_size")
+    elif Path(str(source) + ".json").exists() or source.suffix.lower() in (".mrc", ".h5", ".hdf5", ".npz"):
+        stated.add("pixel_size")
+    return stated
+
+
+def check_pixel_size(pixel_size: float, elements: list[str], log: logging.Logger) -> None:
+    """Warn (one sentence) when neighbouring atoms would be < 1 or > 10 pixels apart: a pixel size off by 10×."""
+    bond = 2 * max(covalent_radii[atomic_numbers[e]] for e in elements)  # Å, nearest-neighbour distance
+    pixels = bond / pixel_size
+    if not 1.0 <= pixels <= 10.0:
+        message = (
+            f"with a pixel size of {pixel_size:g} Å, neighbouring {'/'.join(elements)} atoms ({bond:.2f} Å apart) "
+            f"would be {pixels:.2g} pixels apart (usually 1–10), so check that the pixel size is in Å, not nm or pm."
+        )
+        warnings.warn(message, stacklevel=2)
+        log.warning(message)
+
+
+def _prepare(ts: TiltSeries, p: dict[str, Any], out: Path) -> TiltSeries:
+    images = ts.images.astype(np.float64)
+    if p["background"]:
+        border = np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
+                                 images[:, :, :2].reshape(len(images), -1), images[:, :, -2:].reshape(len(images), -1)],
+                                axis=1)  # fmt: skip
+        images = images - np.median(border, axis=1)[:, None, None]
+    if p["normalise"]:
+        totals = images.sum(axis=(1, 2))
+        if np.any(totals <= 0):
+            raise AetInputError("an image has no positive signal after background removal; check the tilt series.")
+        images = images * (totals.mean() / totals)[:, None, None]
+    images = _hook(p["denoise"], "denoise", images, ts, sigma=float(p["denoise_sigma"]))
+    images = _hook(p["align"], "align", images, ts)
+    prepared = TiltSeries(images.astype(np.float32), ts.angles, ts.pixel_size, ts.euler_convention,
+                          metadata={**ts.metadata, "prepare": p})  # fmt: skip
+    aet.io.write(prepared, out / ".aet/prepared.npz", overwrite=True)
+    return prepared
+
+
+def _hook(name: str, what: str, images: np.ndarray, ts: TiltSeries, sigma: float = 0.0) -> np.ndarray:
+    """Built-in denoising/alignment, or a user function named "package.module:function"."""
+    if name == "none":
+        return images
+    if what == "denoise" and name == "gaussian":
+        return ndimage.gaussian_filter(images, (0, sigma / ts.pixel_size, sigma / ts.pixel_size))
+    if what == "denoise" and name == "median":
+        size = 2 * max(1, int(round(sigma / ts.pixel_size))) + 1
+        return ndimage.median_filter(images, size=(1, size, size))
+    if what == "align" and name == "centre-of-mass":
+        return _centre_of_mass(images)
+    if ":" not in name:
+        raise AetInputError(f"unknown {what} {name!r}; use none, a built-in, or 'package.module:function'.")
+    module, func = name.split(":", 1)
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as err:
+        raise AetInputError(f"cannot load the {what} hook {name!r}: {err}") from err
+    args = (images, ts.pixel_size) if what == "denoise" else (images, ts.angles, ts.pixel_size)
+    result = np.asarray(fn(*args), dtype=np.float64)
+    if result.shape != images.shape:
+        raise AetInputError(f"the {what} hook {name!r} returned shape {result.shape}, expected {images.shape}.")
+    return result
+
+
+def _centre_of_mass(images: np.ndarray) -> np.ndarray:
+    """Shift every image so that its centre of mass sits at the rotation centre (pixel n//2)."""
+    out = np.empty_like(images)
+    for i, img in enumerate(images):
+        com = ndimage.center_of_mass(np.clip(img, 0, None))
+        shift = [n // 2 - c for n, c in zip(img.shape, com, strict=True)]
+        out[i] = ndimage.shift(img, shift, order=1, mode="constant")
+    return out
+
+
+def _read_prepared(out: Path) -> TiltSeries:
+    return aet.io.read(out / ".aet/prepared.npz", kind="tiltseries")
+
+
+def _reconstruct(ts: TiltSeries, r: dict[str, Any], device: str, out: Path, progress: bool) -> Volume:
+    options = {k: v for k, v in r.items() if k not in ("method", "support", "positivity")}
+    support = none(r["support"])
+    if support is not None and support != "auto":
+        support = aet.io.read(support, kind="volume")
+    vol = aet.reconstruct(ts, r["method"], support=support, positivity=r["positivity"], device=device,
+                          progress=progress, **options)  # fmt: skip
+    aet.io.write(vol, out / "tomogram.mrc", overwrite=True)
+    return vol
+
+
+def _check_reconstruction_matches(model: str, r: dict[str, Any], log: logging.Logger) -> None:
+    from aet.nn.weights import load
+
+    expected = load(model)[1]["reconstruction"]
+    given = {"method": r["method"], "iterations": r.get("iterations"), "support": none(r["support"]),
+             "positivity": r["positivity"]}  # fmt: skip
+    diff = {k: (given.get(k), v) for k, v in expected.items() if given.get(k) != v}
+    if diff:
+        log.warning(
+            "the augmentation network was trained on reconstructions made with "
+            + ", ".join(f"{k}={v[1]}" for k, v in diff.items())
+            + "; this run uses "
+            + ", ".join(f"{k}={v[0]}" for k, v in diff.items())
+            + ", so its output may be less accurate."
+        )
+
+
+def _augment(tomogram: Volume, a: dict[str, Any], device: str, out: Path, progress: bool) -> tuple[Volume, Volume]:
+    from aet.nn.augment import augment
+
+    vol, unc = augment(tomogram, a["model"], tta=int(a["tta"]), overlap=float(a["overlap"]),
+                       batch_size=int(a["batch_size"]), device=device, progress=progress,
+                       return_uncertainty=True)  # fmt: skip
+    aet.io.write(vol, out / "tomogram_augmented.mrc", overwrite=True)
+    aet.io.write(unc, out / "tomogram_uncertainty.mrc", overwrite=True)
+    return vol, unc
+
+
+def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: dict[str, Any], out: Path,
+           log: logging.Logger) -> AtomicModel:  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if augmented is not None:
+            model = aet.trace(augmented, elements, species_volume=tomogram, **t)
+        else:
+            model = aet.trace(tomogram, elements, **t)
+    for w in caught:
+        log.warning(f"trace: {w.message}")
+    if len(model) == 0:
+        raise AetInputError(
+            "no atoms were traced; check the pixel size, the elements and the reconstruction (tomogram.mrc)."
+        )
+    aet.io.write(model, out / "atoms_traced.xyz", overwrite=True)
+    log.info(f"trace: {len(model)} atoms ({', '.join(f'{e} {model.elements.count(e)}' for e in model.species)})")
+    return model
+
+
+def _refine(model: AtomicModel, ts: TiltSeries, r: dict[str, Any], device: str, out: Path, progress: bool,
+            log: logging.Logger) -> tuple[AtomicModel, dict[str, Any]]:  # fmt: skip
+    inside = inside_field_of_view(model.positions, ts)
+    if not inside.all():
+        log.warning(
+            f"refine: {int((~inside).sum())} traced atoms project outside the images at some tilt (missing-wedge "
+            "streaks at the edge of the volume) and were dropped."
+        )
+        model = model.subset(inside)
+    if r["enabled"]:
+        options = {k: v for k, v in r.items() if k != "enabled"}
+        refined, report = aet.refine(model, ts, device=device, progress=progress, **options)
+        log.info(f"refine: R1 {report['before']['R1']:.4f} -> {report['after']['R1']:.4f}")
+    else:
+        refined, report = model, {"skipped": True}
+    for suffix in ("xyz", "csv"):
+        aet.io.write(refined, out / f"atoms.{suffix}", overwrite=True)
+    with atomic_paths(out / ".aet/refine_report.json") as (tmp,):
+        dump_json({k: v for k, v in report.items() if k != "log"} | {"log": report.get("log", [])}, tmp)
+    return refined, report
+
+
+def _read_refined(out: Path) -> tuple[AtomicModel, dict[str, Any]]:
+    return aet.io.read(out / "atoms.xyz", kind="model"), json.loads((out / ".aet/refine_report.json").read_text())
+
+
+def _rfactor(model: AtomicModel, ts: TiltSeries, out: Path) -> dict[str, Any]:
+    rf = aet.rfactor(model, ts, calculated=True)
+    with atomic_paths(out / ".aet/rfactor.npz") as (tmp,):
+        np.savez(tmp, calculated=rf["calculated"], r1_per_projection=np.asarray(rf["R1_per_projection"]),
+                 scalars=np.array([rf["R1"], rf["R1_mean"], rf["R2"]]))  # fmt: skip
+    return _read_rfactor(out)
+
+
+def _read_rfactor(out: Path) -> dict[str, Any]:
+    with np.load(out / ".aet/rfactor.npz", allow_pickle=False) as f:
+        r1, r1_mean, r2 = (float(v) for v in f["scalars"])
+        return {"calculated": f["calculated"], "r1_per_projection": f["r1_per_projection"].tolist(), "R1": r1,
+                "R1_mean": r1_mean, "R2": r2}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _summary(cfg: dict, ts: TiltSeries, model: AtomicModel, traced: AtomicModel, refine_report: dict,
+             rfac: dict, runner: _Stages, truth: AtomicModel | None, seconds: float) -> dict[str, Any]:  # fmt: skip
+    import platform
+
+    import torch
+
+    summary: dict[str, Any] = {
+        "atoms": {"total": len(model), **{e: model.elements.count(e) for e in model.species}},
+        "atoms_traced": len(traced),
+        "r1": {"R1": rfac["R1"], "R1_mean": rfac["R1_mean"], "R2": rfac["R2"]},
+        "refinement": {k: refine_report[k]["R1"] for k in ("before", "after") if k in refine_report},
+        "tilt_series": {"images": ts.n_images, "shape": list(ts.images.shape[1:]), "pixel_size_A": ts.pixel_size,
+                        "tilt_range_deg": [float(ts.tilt_angles.min()), float(ts.tilt_angles.max())],
+                        "euler_convention": ts.euler_convention},  # fmt: skip
+        "timings_s": {**runner.timings, "total": round(seconds, 3)},
+        "skipped_stages": runner.skipped,
+        "versions": {"aet": aet.__version__, "python": platform.python_version(), "torch": torch.__version__,
+                     "numpy": np.__version__},  # fmt: skip
+        "seeds": {"run": cfg["run"]["seed"]},
+        "units": {"positions": "Å", "angles": "degrees", "b_factor": "Å², AET convention H·exp(−π² r² / B)"},
+    }
+    if truth is not None:
+        from aet.metrics import compare
+
+        summary["comparison"] = compare(model, truth, radius=0.9).to_dict()
+        summary["comparison_traced"] = compare(traced, truth, radius=0.9).to_dict()  # before refinement
+    return summary
+
+
+def _fingerprint(ts: TiltSeries) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(ts.images).tobytes())
+    h.update(np.ascontiguousarray(ts.angles).tobytes())
+    h.update(f"{ts.pixel_size}{ts.euler_convention}".encode())
+    return h.hexdigest()[:16]
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _logger(out: Path, quiet: bool) -> logging.Logger:
+    """A logger writing to DIR/log.txt (always) and, unless quiet, to the console."""
+    log = logging.getLogger(f"aet.run.{out.resolve()}")
+    log.handlers.clear()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    fh = logging.FileHandler(out / "log.txt", encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(fh)
+    if not quiet:
+        from rich.logging import RichHandler
+
+        log.addHandler(RichHandler(show_path=False, show_time=False))
+    return log

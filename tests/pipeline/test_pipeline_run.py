@@ -1,0 +1,176 @@
+"""aet run: every output present and readable, resumable stages, interrupted runs, real data, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aet
+from aet.errors import AetInputError
+from aet.metrics import compare
+from aet.model import AtomicModel, TiltSeries, Volume
+from aet.pipeline.run import check_pixel_size, run
+from aet.simulate.acquisition import Acquisition, simulate_tilt_series
+from aet.simulate.structures import build_model
+
+FAST = {"refine": {"iterations": 5}, "augment": {"tta": 1}}
+CLI = [sys.executable, "-c", "from aet.cli import run_app; run_app()"]
+
+
+def _example(size_nm: float = 2.0) -> tuple[AtomicModel, TiltSeries]:
+    truth = build_model("cuboctahedron", ["Pt"], size_nm)
+    ts = simulate_tilt_series(truth, np.linspace(-65, 65, 21), Acquisition(dose=1e4, angle_error=0.3, seed=5))
+    return truth, ts
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    truth, ts = _example()
+    out = tmp_path_factory.mktemp("run")
+    result = run(ts, out, overrides=FAST, quiet=True, truth=truth)
+    return truth, ts, out, result
+
+
+def _read_outputs(out: Path) -> dict:
+    """Read every output back with aet's readers (and the plain ones for JSON/TOML/CSV)."""
+    got = {name: aet.io.read(out / f"{name}.mrc", kind="volume")
+           for name in ("tomogram", "tomogram_augmented", "tomogram_uncertainty")}  # fmt: skip
+    got["xyz"] = aet.io.read(out / "atoms.xyz", kind="model")
+    got["csv"] = aet.io.read(out / "atoms.csv", kind="model")
+    got["summary"] = json.loads((out / "summary.json").read_text())
+    got["config"] = tomllib.loads((out / "config_used.toml").read_text())
+    got["report"] = (out / "report.html").read_text()
+    got["log"] = (out / "log.txt").read_text()
+    return got
+
+
+def _check_outputs(out: Path, pixel_size: float, elements: set[str]) -> dict:
+    got = _read_outputs(out)
+    vols = [got[k] for k in ("tomogram", "tomogram_augmented", "tomogram_uncertainty")]
+    assert all(isinstance(v, Volume) and v.shape == vols[0].shape for v in vols)
+    assert vols[0].voxel_size == pytest.approx(pixel_size)
+    xyz, csv = got["xyz"], got["csv"]
+    assert len(xyz) == len(csv) == got["summary"]["atoms"]["total"] > 0
+    np.testing.assert_allclose(xyz.positions, csv.positions, atol=1e-4)
+    assert set(xyz.elements) <= elements and xyz.b_factor is not None
+    s = got["summary"]
+    for key in ("atoms", "r1", "timings_s", "versions", "seeds", "tilt_series"):
+        assert key in s
+    assert 0 < s["r1"]["R1"] < 1
+    assert got["report"].count("data:image/png;base64,") >= 4
+    assert "report: wrote" in got["log"]
+    return got
+
+
+def test_outputs(small_run) -> None:
+    truth, ts, out, result = small_run
+    got = _check_outputs(out, ts.pixel_size, {"Pt"})
+    assert got["config"]["refine"]["iterations"] == 5  # the config actually used
+    c = compare(got["xyz"], truth, radius=0.9)
+    assert c.recall >= 0.98 and c.precision >= 0.98 and c.rmsd_pm < 20, c.to_dict()
+    assert got["summary"]["comparison"]["recall"] == pytest.approx(c.recall)
+    assert set(got["summary"]["timings_s"]) >= {"reconstruct", "augment", "trace", "refine", "total"}
+
+
+def test_rerun_skips_unchanged_stages(small_run) -> None:
+    truth, ts, out, result = small_run
+    again = run(ts, out, overrides=FAST, quiet=True)
+    assert again.skipped == ["prepare", "reconstruct", "augment", "trace", "refine", "rfactor"]
+    assert len(again.model) == len(result.model)
+    changed = run(ts, out, overrides={**FAST, "trace": {"min_distance": 2.1}}, quiet=True)
+    assert changed.skipped == ["prepare", "reconstruct", "augment"]  # trace and what follows reran
+    forced = run(ts, out, overrides={**FAST, "trace": {"min_distance": 2.1}}, quiet=True, force=True)
+    assert forced.skipped == []
+
+
+def test_interrupted_run_resumes(tmp_path) -> None:
+    _, ts = _example(1.5)
+    aet.io.write(ts, tmp_path / "tilts.h5")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[reconstruct]\niterations = 1500\n[augment]\nenabled = false\n[refine]\nenabled = false\n")
+    out = tmp_path / "out"
+    cmd = [*CLI, "run", str(tmp_path / "tilts.h5"), "--out", str(out), "--config", str(cfg), "--elements", "Pt",
+           "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        log = out / "log.txt"
+        if log.exists() and "reconstruct: started" in log.read_text():
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "tomogram.mrc").exists()  # nothing half-written under a final name
+    assert (out / ".aet" / "prepare.json").exists() and not (out / ".aet" / "reconstruct.json").exists()
+    result = run(tmp_path / "tilts.h5", out, cfg, {"input": {"elements": ["Pt"]}}, quiet=True)
+    assert result.skipped == ["prepare"]  # started again at the stage that was cut off
+    assert isinstance(aet.io.read(out / "tomogram.mrc", kind="volume"), Volume)
+    assert len(aet.io.read(out / "atoms.xyz", kind="model")) > 100
+
+
+def test_genfire_workshop_missing_wedge(shared_data, tmp_path) -> None:
+    """±50° FePt (multislice, GENFIRE tutorial). Pixel size 0.35 Å: the 5.5-pixel fringe period ≈ a/2 = 1.93 Å."""
+    d = shared_data / "genfire_workshop_fept"
+    out = tmp_path / "fept"
+    cmd = [*CLI, "run", str(d / "projections_FePt_mw.mat"), "--angles", str(d / "angles_mw.mat"), "--pixel-size",
+           "0.35", "--elements", "Fe,Pt", "--out", str(out), "--quiet"]  # fmt: skip
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text("[augment]\ntta = 1\n[refine]\niterations = 5\n")
+    done = subprocess.run([*cmd, "--config", str(cfg)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    got = _check_outputs(out, 0.35, {"Fe", "Pt"})
+    assert 250 <= got["summary"]["atoms"]["total"] <= 400  # the particle has 321 atoms
+    assert got["summary"]["tilt_series"]["tilt_range_deg"] == [-50.0, 50.0]
+
+
+def test_asi208(shared_data, tmp_path) -> None:
+    """asi208 at 1.6e4 e/Å² (full range, 60 projections, Si)."""
+    d = shared_data / "asi208"
+    cfg = tmp_path / "si.toml"
+    cfg.write_text(
+        "[trace]\nmin_distance = 1.9\n[augment]\ntta = 1\n[refine]\niterations = 5\nangle_correction = false\n"
+    )
+    truth = aet.metrics.load_asi208_truth(d / "aSi_208atoms_GT.txt")
+    ts = aet.io.read(d / "aSi_2nmFosCetr_Dose1p6e4_cov35pm_ForBM3D.mat", angles=d / "Si_Angle.mat", pixel_size=0.195)
+    result = run(ts, tmp_path / "si", cfg, {"input": {"elements": ["Si"]}}, quiet=True, truth=truth)
+    got = _check_outputs(tmp_path / "si", 0.195, {"Si"})
+    assert got["summary"]["comparison"]["recall"] >= 0.9, got["summary"]["comparison"]
+    assert len(result.model) > 150
+
+
+def _cli_error(args: list[str]) -> str:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_bad_input(tmp_path) -> None:
+    _, ts = _example(1.5)
+    np.save(tmp_path / "images.npy", ts.images)
+    np.savetxt(tmp_path / "angles.txt", ts.tilt_angles[:-1])
+    msg = _cli_error(["run", str(tmp_path / "images.npy"), "--angles", str(tmp_path / "angles.txt"), "--pixel-size",
+                      "0.357", "--out", str(tmp_path / "o1")])  # fmt: skip
+    assert "20 angles" in msg and "21 images" in msg
+    aet.io.write(ts, tmp_path / "tilts.h5")
+    msg = _cli_error(["run", str(tmp_path / "tilts.h5"), "--elements", "Pt,Xx", "--out", str(tmp_path / "o2")])
+    assert "Xx" in msg
+    with pytest.warns(UserWarning, match="pixels apart"):
+        check_pixel_size(3.57, ["Pt"], __import__("logging").getLogger("test"))  # 10× too large
+    with pytest.warns(UserWarning, match="pixels apart"):
+        check_pixel_size(0.0357, ["Pt"], __import__("logging").getLogger("test"))
+    with pytest.raises(AetInputError, match="unknown key"):
+        run(ts, tmp_path / "o3", overrides={"trace": {"min_distanse": 2}}, quiet=True)
