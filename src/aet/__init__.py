@@ -2,7 +2,8 @@
 
 The stages are callable packages, imported on first use: ``aet.reconstruct(tilt_series)``,
 ``aet.trace(volume)``, ``aet.refine(model, tilt_series)``, ``aet.rfactor(model, tilt_series)``,
-``aet.metrics.compare(model, truth)``.
+``aet.metrics.compare(model, truth)``, ``aet.augment(volume)`` (the shipped network),
+``aet.run(tilts, out_dir)`` (the whole pipeline).
 """
 
 import importlib
@@ -14,12 +15,13 @@ from aet.errors import AetError
 __version__ = "0.1.0"
 __all__ = ["AetError", "__version__"]
 
-_LAZY = ("reconstruct", "trace", "refine", "metrics", "physics", "simulate")
+_LAZY = ("reconstruct", "trace", "refine", "metrics", "physics", "simulate", "nn", "pipeline")
+_FUNCTIONS = {"rfactor": "aet.refine", "augment": "aet.nn.augment", "run": "aet.pipeline.run"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"aet.{name}")
-    if name == "rfactor":
-        return importlib.import_module("aet.refine").rfactor
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'aet' has no attribute {name!r}")

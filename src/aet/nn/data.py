@@ -55,6 +55,7 @@ class DataConfig:
     angle_error: tuple[float, float] = (0.0, 0.5)
     drift: tuple[float, float] = (0.0, 0.2)
     shapes: tuple[str, ...] = CRYSTAL_SHAPES
+    kind_weights: tuple[float, float, float, float] = (0.5, 0.2, 0.15, 0.15)  # fcc, alloy, amorphous, bcc/hcp
     exclude: tuple[str, ...] = ("icosahedron",)
     target_b: float = 4.0
     reconstruction: dict[str, Any] = field(
@@ -78,7 +79,8 @@ def draw_particle(cfg: DataConfig, rng: np.random.Generator) -> AtomicModel:
 
     lo, hi = cfg.size_nm
     size = lo + (hi - lo) * rng.uniform() ** 3  # small particles are cheap and common; large ones still appear
-    kind = rng.choice(["fcc", "alloy", "amorphous", "other"], p=[0.5, 0.2, 0.15, 0.15])
+    weights = np.asarray(cfg.kind_weights, dtype=float)
+    kind = rng.choice(["fcc", "alloy", "amorphous", "other"], p=weights / weights.sum())
     seed = int(rng.integers(2**31))
     vac = float(rng.choice([0.0, rng.uniform(0, 0.05)]))
     shape = str(rng.choice(cfg.shapes))

@@ -2,9 +2,10 @@
 
 The config is TOML with four tables (every key optional; defaults below and in :class:`aet.nn.data.DataConfig`)::
 
-    [network]      name = "unet"; options = {channels = [16, 32, 64, 128], res_units = 2}
+    [network]      name = "unet"; options = {channels = [16, 32, 64, 128], res_units = 2}; init (weights to start from)
     [data]         any DataConfig field, plus n_samples, cache_dir, workers, min_ready
-    [training]     steps, batch_size, lr, weight_decay, warmup, checkpoint_every, device, threads, seed
+    [training]     steps, batch_size, lr, weight_decay, warmup, checkpoint_every, device, threads, seed, name,
+                   atom_weight (loss weight 1 + atom_weight × target), clip_grad (gradient-norm cap, 0 = none)
     [validation]   every, particles, dose, max_tilt, projections, angle_error, seed
 
 Training draws its batches from the sample cache while ``workers`` background processes keep generating
@@ -41,11 +42,12 @@ from aet.nn.data import CachedSamples, DataConfig, make_validation_particle
 from aet.nn.models import build, count_parameters, stride
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "network": {"name": "unet", "options": {}},
+    "network": {"name": "unet", "options": {}, "init": None},
     "data": {"n_samples": 2000, "cache_dir": "aet-train-cache", "workers": 1, "min_ready": 50},
     "training": {
         "steps": 6000, "batch_size": 2, "lr": 1e-3, "weight_decay": 1e-4, "warmup": 200, "checkpoint_every": 200,
-        "device": "auto", "threads": 0, "seed": 0, "name": None,
+        "device": "auto", "threads": 0, "seed": 0, "name": None, "atom_weight": 0.0,
+        "clip_grad": 1.0,
     },
     "validation": {
         "every": 500, "particles": 4, "dose": 1e4, "max_tilt": 65.0, "projections": 21, "angle_error": 0.3,
@@ -113,6 +115,8 @@ def train(
     net = build(n_cfg["name"], **options).to(device)
     if dcfg.box % stride(n_cfg["name"], **options):
         raise AetInputError(f"data.box = {dcfg.box} must be a multiple of the network stride.")
+    if n_cfg["init"] and not (resume and (out / "checkpoint.safetensors").exists()):
+        net.load_state_dict(load_file(str(weights.resolve(n_cfg["init"]))))  # fine-tune from these weights
     opt = torch.optim.AdamW(net.parameters(), lr=t_cfg["lr"], weight_decay=t_cfg["weight_decay"])
     step0, best = 0, None
     if resume and (out / "checkpoint.safetensors").exists():
@@ -141,9 +145,12 @@ def train(
             lr = _learning_rate(step, t_cfg)
             for group in opt.param_groups:
                 group["lr"] = lr
-            loss = torch.mean((net(x) - y) ** 2)
+            # MSE, optionally weighted towards atoms (1 + atom_weight × target) so that dim species count
+            loss = torch.mean((1 + float(t_cfg["atom_weight"]) * y) * (net(x) - y) ** 2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if t_cfg["clip_grad"]:  # a single bad step once blew up an unclipped run (loss 2e-4 -> 7 at step 1850)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), float(t_cfg["clip_grad"]))
             opt.step()
             train_log.write([step + 1, loss.item(), lr, round(time.perf_counter() - start, 2), len(ready)])
             last = step + 1 == steps
@@ -153,7 +160,7 @@ def train(
                 net.train()
                 if best is None or (metrics["f1"], -metrics["rmse"]) > (best["f1"], -best["rmse"]):
                     best = {"step": step + 1, **metrics}
-                    _write_model(net, cfg, dcfg, best, out / "best", config)
+                    _write_model(net, cfg, dcfg, best, out / "best", config, len(ready))
             if (step + 1) % int(t_cfg["checkpoint_every"]) == 0 or last:
                 _save_checkpoint(out, net, opt, step + 1, best)
             if progress and (step + 1) % 50 == 0:
@@ -164,7 +171,7 @@ def train(
     name = t_cfg["name"] or n_cfg["name"]
     final = out / name
     net.load_state_dict(load_file(str(out / "best.safetensors")))
-    return _write_model(net, cfg, dcfg, best, final, config)
+    return _write_model(net, cfg, dcfg, best, final, config, len(dataset.ready()))
 
 
 def validate(
@@ -249,7 +256,8 @@ def _load_checkpoint(
 
 
 def _write_model(
-    net: torch.nn.Module, cfg: dict, dcfg: DataConfig, metrics: dict | None, path: Path, config: Any
+    net: torch.nn.Module, cfg: dict, dcfg: DataConfig, metrics: dict | None, path: Path, config: Any,
+    samples_used: int | None = None,
 ) -> Path:
     name, options = cfg["network"]["name"], cfg["network"]["options"]
     card = {
@@ -263,7 +271,7 @@ def _write_model(
         "normalisation": "input / aet.nn.normalise.intensity_scale(input) at the network voxel size",
         "target": {"b_factor_A2": dcfg.target_b, "height": 1.0, "convention": "AET: H·exp(−π² r² / B)"},
         "reconstruction": dcfg.reconstruction,
-        "training_data": {**dcfg.to_dict(), "n_samples": cfg["data"]["n_samples"]},
+        "training_data": {**dcfg.to_dict(), "n_samples": cfg["data"]["n_samples"], "samples_used": samples_used},
         "training": cfg["training"],
         "validation": {"settings": cfg["validation"], "best": metrics},
         "retrain": f"aet train {shlex.quote(str(config)) if not isinstance(config, dict) else 'CONFIG.toml'} --out DIR",

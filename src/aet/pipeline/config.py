@@ -36,12 +36,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "reconstruct": {"method": "resire", "iterations": 50, "support": "none", "positivity": True},
     "augment": {"enabled": True, "model": "default", "tta": 4, "overlap": 0.25, "batch_size": 2},
     "trace": {
-        "min_distance": 2.0, "threshold": 0.1, "min_height": 0.25, "max_sigma": 1.2, "smooth": 0.3,
-        "integration_radius": 1.0, "classify": "kmeans", "local_radius": 10.0,
+        "min_distance": 2.0,
+        "threshold": 0.1,
+        "min_height": 0.25,
+        "max_sigma": 1.2,
+        "smooth": 0.3,
+        "integration_radius": 1.0,
+        "classify": "kmeans",
+        "local_radius": 10.0,
     },  # fmt: skip
     "refine": {
-        "enabled": True, "iterations": 20, "hb_iterations": 10, "max_move": 1.0, "per_atom_b": False,
-        "angle_correction": True, "image_shifts": False, "tol": 1e-5,
+        "enabled": True,
+        "iterations": 20,
+        "hb_iterations": 10,
+        "max_move": 1.0,
+        "per_atom_b": False,
+        "angle_correction": True,
+        "image_shifts": False,
+        "tol": 1e-5,
     },  # fmt: skip
     "report": {"projections": 4},
 }

@@ -405,13 +405,21 @@ def _summary(cfg: dict, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
         "atoms_traced": len(traced),
         "r1": {"R1": rfac["R1"], "R1_mean": rfac["R1_mean"], "R2": rfac["R2"]},
         "refinement": {k: refine_report[k]["R1"] for k in ("before", "after") if k in refine_report},
-        "tilt_series": {"images": ts.n_images, "shape": list(ts.images.shape[1:]), "pixel_size_A": ts.pixel_size,
-                        "tilt_range_deg": [float(ts.tilt_angles.min()), float(ts.tilt_angles.max())],
-                        "euler_convention": ts.euler_convention},  # fmt: skip
+        "tilt_series": {
+            "images": ts.n_images,
+            "shape": list(ts.images.shape[1:]),
+            "pixel_size_A": ts.pixel_size,
+            "tilt_range_deg": [float(ts.tilt_angles.min()), float(ts.tilt_angles.max())],
+            "euler_convention": ts.euler_convention,
+        },  # fmt: skip
         "timings_s": {**runner.timings, "total": round(seconds, 3)},
         "skipped_stages": runner.skipped,
-        "versions": {"aet": aet.__version__, "python": platform.python_version(), "torch": torch.__version__,
-                     "numpy": np.__version__},  # fmt: skip
+        "versions": {
+            "aet": aet.__version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },  # fmt: skip
         "seeds": {"run": cfg["run"]["seed"]},
         "units": {"positions": "Å", "angles": "degrees", "b_factor": "Å², AET convention H·exp(−π² r² / B)"},
     }
