@@ -87,6 +87,7 @@ def augment(
             "window": window, "network_voxel_size_A": card["voxel_size"], "intensity_scale": scale,
             "device": str(dev), "seconds": round(time.perf_counter() - start, 3),
             "units": "atomicity: fraction of an atom's peak height (target Gaussians of height 1)",
+            "trace": card.get("trace", {}),  # tracing settings recommended for this model's output
         },
         "source": volume.metadata.get("reconstruction", {}),
     }  # fmt: skip

@@ -68,7 +68,10 @@ def _load_cached(path: str, mtime: float) -> tuple[nn.Module, str]:
         raise AetFormatError(f"the model card {card_path} lacks {sorted(missing)}; was it written by `aet train`?")
     arch = card.get("architecture", {})
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in arch.get("options", {}).items()}
-    net = build(arch.get("name", ""), **options)
+    try:
+        net = build(arch.get("name", ""), **options)
+    except TypeError as err:
+        raise AetFormatError(f"{path} does not match the architecture in its card: {err}") from err
     try:
         net.load_state_dict(load_file(path))  # safetensors: plain tensors, nothing is unpickled
     except RuntimeError as err:

@@ -35,15 +35,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "reconstruct": {"method": "resire", "iterations": 50, "support": "none", "positivity": True},
     "augment": {"enabled": True, "model": "default", "tta": 4, "overlap": 0.25, "batch_size": 2},
-    "trace": {
+    "trace": {  # "auto": the model card's recommendation when tracing an augmented volume, else aet.trace's default
         "min_distance": 2.0,
-        "threshold": 0.1,
-        "min_height": 0.25,
+        "threshold": "auto",
+        "min_height": "auto",
         "max_sigma": 1.2,
         "smooth": 0.3,
         "integration_radius": 1.0,
         "classify": "kmeans",
         "local_radius": 10.0,
+        "support": "auto",  # auto: the particle's envelope (1 Å blur, Otsu, 2 Å margin) | none | a mask file
     },  # fmt: skip
     "refine": {
         "enabled": True,

@@ -333,10 +333,29 @@ def _augment(tomogram: Volume, a: dict[str, Any], device: str, out: Path, progre
 
 def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: dict[str, Any], out: Path,
            log: logging.Logger) -> AtomicModel:  # fmt: skip
+    recommended = augmented.metadata.get("augment", {}).get("trace", {}) if augmented is not None else {}
+    t = {k: recommended.get(k) if v == "auto" else v for k, v in t.items()}
+    t = {k: v for k, v in t.items() if v is not None}  # "auto" without a recommendation: aet.trace's default
+    traced_volume = augmented if augmented is not None else tomogram
+    support = none(t.pop("support", "none"))
+    if support == "auto":  # peaks outside the particle's envelope (noise, streaks) are not atoms
+        from aet.reconstruct.setup import auto_support
+
+        t["support"] = auto_support(traced_volume.data, traced_volume.voxel_size)
+    elif support is not None:
+        t["support"] = aet.io.read(support, kind="volume")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if augmented is not None:
-            model = aet.trace(augmented, elements, species_volume=tomogram, **t)
+            try:
+                model = aet.trace(augmented, elements, species_volume=tomogram, **t)
+            except AetInputError as err:
+                if "cannot be separated" not in str(err):
+                    raise
+                raise AetInputError(
+                    f"{err} The network may have missed the lighter atoms: for alloys of heavy and light metals use "
+                    "[augment] model = \"unet-alloy\" in the config, or run with --no-augment."
+                ) from err
         else:
             model = aet.trace(tomogram, elements, **t)
     for w in caught:

@@ -58,6 +58,7 @@ def trace(
     classify: str = "kmeans",
     local_radius: float = 10.0,
     species_volume: Volume | None = None,
+    equal_heights: bool | None = None,
     seed: int = 0,
 ) -> AtomicModel:
     """Trace the atoms of a tomogram (see module docstring).
@@ -79,6 +80,8 @@ def trace(
         local_radius: neighbourhood of the local re-classification, Å (0 skips it).
         species_volume: tomogram whose integrated intensities decide the species (same grid as ``volume``);
             pass the reconstruction when tracing an augmented volume, whose peaks all have height ~1.
+        equal_heights: every species has the same peak height in ``volume`` (an augmented volume), so the thresholds
+            are not scaled by the lightest element's contrast c; default: True when ``species_volume`` is given.
     """
     if not isinstance(volume, Volume):
         raise AetInputError(f"trace needs a Volume, got {type(volume).__name__}; load one with aet.io.read.")
@@ -110,7 +113,7 @@ def trace(
         "max_sigma_A": max_sigma, "max_residual": max_residual, "fit_radius_A": fit_radius,
         "integration_radius_A": integration_radius, "smooth_A": smooth, "upsample": int(upsample),
         "classify": classify, "local_radius_A": local_radius, "seed": seed,
-        "species_volume": species_volume is not None,
+        "species_volume": species_volume is not None, "threshold_contrast": None,
     }  # fmt: skip
     data = volume.data.astype(np.float64)
     if smooth > 0:
@@ -129,6 +132,9 @@ def trace(
         return _empty(species, settings, "the volume is empty or constant: no atoms were traced.")
     # the lightest element's expected brightness relative to the heaviest's (ADF Z^n law): thresholds scale by it
     contrast = float(adf_cross_section(species[:1])[0] / adf_cross_section(species[-1:])[0])
+    if equal_heights if equal_heights is not None else species_volume is not None:
+        contrast = 1.0
+    settings["threshold_contrast"] = contrast
     seeds = local_maxima(data, threshold * contrast * top)
     if mask is not None:
         seeds = seeds[mask[tuple(seeds.T)]]
