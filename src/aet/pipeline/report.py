@@ -147,11 +147,19 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _table(title: str, rows: list[tuple[Any, Any]], unit: str = "") -> str:
+    """Key–value table; nested dicts become nested tables and lists of numbers a short comma list."""
     cells = []
     for key, value in rows:
         cls = ' class="num"' if isinstance(value, int | float | np.integer | np.floating) else ""
-        cells.append(f"<tr><th>{_esc(key)}</th><td{cls}>{_esc(_format_value(value, unit))}</td></tr>")
-    return f"<table><caption>{_esc(title)}</caption>{''.join(cells)}</table>"
+        if isinstance(value, dict) and value:
+            content = _table("", list(value.items()), unit)
+        elif isinstance(value, list | tuple) and value and all(_is_scalar(v) for v in value):
+            content = _esc(", ".join(_format_value(v) for v in value))
+        else:
+            content = _esc(_format_value(value, unit))
+        cells.append(f"<tr><th>{_esc(key)}</th><td{cls}>{content}</td></tr>")
+    caption = f"<caption>{_esc(title)}</caption>" if title else ""
+    return f"<table>{caption}{''.join(cells)}</table>"
 
 
 def _summary_html(summary: dict) -> str:
