@@ -67,6 +67,16 @@ def test_voxel_size_invariance() -> None:
     assert compare(atoms_b, truth, radius=0.9).recall >= 0.97
 
 
+def test_warns_on_other_reconstruction() -> None:
+    _, vol = _tomogram(0.357, size_nm=1.2)
+    other = Volume(vol.data, vol.voxel_size, vol.origin, {"reconstruction": {"method": "sirt", "settings": {}}})
+    with pytest.warns(UserWarning, match="trained on resire"):
+        augment(other, tta=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        augment(vol, tta=1, progress=False)  # the expected reconstruction: no warning
+
+
 def test_bad_input() -> None:
     vol = Volume(np.ones((20, 20, 20), np.float32), 0.357)
     with pytest.raises(AetInputError, match="tta"):

@@ -10,6 +10,7 @@ is the per-voxel uncertainty.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -69,6 +70,7 @@ def augment(
     window = int(window or card["window"])
     if window % stride:
         raise AetInputError(f"window must be a multiple of the network stride {stride}, got {window}.")
+    _check_source(volume, card)
     dev = resolve_device(device)
     start = time.perf_counter()
     factor = volume.voxel_size / float(card["voxel_size"])
@@ -96,6 +98,22 @@ def augment(
         return out
     std = resample(std, 1 / factor, volume.shape)
     return out, Volume(std, volume.voxel_size, volume.origin, {**meta, "kind": "uncertainty"})
+
+
+def _check_source(volume: Volume, card: dict) -> None:
+    """Warn when the tomogram's own record says it was reconstructed differently from the network's inputs."""
+    rec = volume.metadata.get("reconstruction")
+    if not isinstance(rec, dict) or "method" not in rec:
+        return  # a tomogram from elsewhere: nothing to compare
+    want = card["reconstruction"]
+    have = {"method": rec["method"], "iterations": rec.get("settings", {}).get("iterations")}
+    diff = [f"{k} {have[k]} (trained on {want[k]})" for k in have if k in want and have[k] != want[k]]
+    if diff:
+        warnings.warn(
+            f"this tomogram was reconstructed with {', '.join(diff)}; {card['name']} was trained on "
+            f"{want['method']} with {want.get('iterations')} iterations, so its output may be less accurate.",
+            stacklevel=3,
+        )
 
 
 def predict(

@@ -323,9 +323,11 @@ def _check_reconstruction_matches(model: str, r: dict[str, Any], log: logging.Lo
 def _augment(tomogram: Volume, a: dict[str, Any], device: str, out: Path, progress: bool) -> tuple[Volume, Volume]:
     from aet.nn.augment import augment
 
-    vol, unc = augment(tomogram, a["model"], tta=int(a["tta"]), overlap=float(a["overlap"]),
-                       batch_size=int(a["batch_size"]), device=device, progress=progress,
-                       return_uncertainty=True)  # fmt: skip
+    with warnings.catch_warnings():  # a reconstruction mismatch was already logged before the stage started
+        warnings.simplefilter("ignore", UserWarning)
+        vol, unc = augment(tomogram, a["model"], tta=int(a["tta"]), overlap=float(a["overlap"]),
+                           batch_size=int(a["batch_size"]), device=device, progress=progress,
+                           return_uncertainty=True)  # fmt: skip
     aet.io.write(vol, out / "tomogram_augmented.mrc", overwrite=True)
     aet.io.write(unc, out / "tomogram_uncertainty.mrc", overwrite=True)
     return vol, unc
