@@ -276,11 +276,8 @@ def trace(
     """Trace the atoms of a tomogram: positions (Å), species and per-atom scores."""
     import warnings
 
-    from aet.model import Volume
 
-    vol = aet.io.read(volume, key=key, kind="volume", pixel_size=voxel_size)
-    if not isinstance(vol, Volume):
-        raise aet.AetError(f"{volume} does not hold a volume.")
+    vol = _read_volume(volume, key, voxel_size)
     aet.io.check_writable(out, overwrite)
     mask = None if support is None else aet.io.read(support, kind="volume")
     with warnings.catch_warnings(record=True) as caught:
@@ -318,12 +315,9 @@ def augment(
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Sharpen a missing-wedge tomogram into atomic peaks with a trained network (+ uncertainty)."""
-    from aet.model import Volume
     from aet.nn.augment import augment as run_augment
 
-    vol = aet.io.read(volume, key=key, kind="volume", pixel_size=voxel_size)
-    if not isinstance(vol, Volume):
-        raise aet.AetError(f"{volume} does not hold a volume.")
+    vol = _read_volume(volume, key, voxel_size)
     for path in (out, uncertainty):
         if path is not None:
             aet.io.check_writable(path, overwrite)
@@ -357,6 +351,16 @@ def train(
             cfg[section][key] = value
     path = run_train(cfg, out, resume=resume, config_path=config)
     console.print(f"wrote {path} and its model card {path.with_suffix('.json')}")
+
+
+def _read_volume(path: Path, key: str | None, voxel_size: float | None) -> Any:
+    """A Volume from a file (voxel size from the file, or ``voxel_size`` Å), checked to be one."""
+    from aet.model import Volume
+
+    vol = aet.io.read(path, key=key, kind="volume", pixel_size=voxel_size)
+    if not isinstance(vol, Volume):
+        raise aet.AetError(f"{path} does not hold a volume.")
+    return vol
 
 
 def _read_pair(model: Path, tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None,

@@ -100,20 +100,26 @@ def augment(
     return out, Volume(std, volume.voxel_size, volume.origin, {**meta, "kind": "uncertainty"})
 
 
+def reconstruction_mismatch(have: dict, card: dict) -> str | None:
+    """One sentence naming the reconstruction settings in ``have`` that differ from those the network of ``card``
+    was trained on, or None when they agree (keys absent from ``have`` are not compared)."""
+    want = card["reconstruction"]
+    diff = [f"{k}={have[k]} (trained on {want[k]})" for k in want if k in have and have[k] != want[k]]
+    if not diff:
+        return None
+    return f"the reconstruction uses {', '.join(diff)} for {card['name']}, so its output may be less accurate."
+
+
 def _check_source(volume: Volume, card: dict) -> None:
     """Warn when the tomogram's own record says it was reconstructed differently from the network's inputs."""
     rec = volume.metadata.get("reconstruction")
     if not isinstance(rec, dict) or "method" not in rec:
         return  # a tomogram from elsewhere: nothing to compare
-    want = card["reconstruction"]
-    have = {"method": rec["method"], "iterations": rec.get("settings", {}).get("iterations")}
-    diff = [f"{k} {have[k]} (trained on {want[k]})" for k in have if k in want and have[k] != want[k]]
-    if diff:
-        warnings.warn(
-            f"this tomogram was reconstructed with {', '.join(diff)}; {card['name']} was trained on "
-            f"{want['method']} with {want.get('iterations')} iterations, so its output may be less accurate.",
-            stacklevel=3,
-        )
+    message = reconstruction_mismatch(
+        {"method": rec["method"], "iterations": rec.get("settings", {}).get("iterations")}, card
+    )
+    if message:
+        warnings.warn(message, stacklevel=3)
 
 
 def predict(

@@ -111,7 +111,7 @@ def run(
         aug_key = runner.key("augment", aug_cfg, rec_key, _file_hash(resolve(aug_cfg["model"])))
         augmented, uncertainty = runner.stage(
             "augment", aug_key, lambda: _augment(tomogram, aug_cfg, cfg["run"]["device"], out, not quiet),
-            lambda: (aet.io.read(out / f, kind="volume") for f in OUTPUTS["augment"]),
+            lambda: tuple(aet.io.read(out / f, kind="volume") for f in OUTPUTS["augment"]),
         )  # fmt: skip
         trace_source_key = aug_key
     else:
@@ -176,8 +176,7 @@ class _Stages:
                 self.log.info(f"{name}: unchanged, skipped (outputs from an earlier run)")
                 self.skipped.append(name)
                 self.timings[name] = float(earlier.get("seconds", 0.0))  # what the stage took when it ran
-                result = load()
-                return tuple(result) if not isinstance(result, (Volume, TiltSeries, AtomicModel, dict)) else result
+                return load()
         record.unlink(missing_ok=True)  # outputs are about to change: the old record no longer vouches for them
         self.log.info(f"{name}: started")
         t = time.perf_counter()
@@ -304,20 +303,14 @@ def _reconstruct(ts: TiltSeries, r: dict[str, Any], device: str, out: Path, prog
 
 
 def _check_reconstruction_matches(model: str, r: dict[str, Any], log: logging.Logger) -> None:
+    from aet.nn.augment import reconstruction_mismatch
     from aet.nn.weights import load
 
-    expected = load(model)[1]["reconstruction"]
     given = {"method": r["method"], "iterations": r.get("iterations"), "support": none(r["support"]),
              "positivity": r["positivity"]}  # fmt: skip
-    diff = {k: (given.get(k), v) for k, v in expected.items() if given.get(k) != v}
-    if diff:
-        log.warning(
-            "the augmentation network was trained on reconstructions made with "
-            + ", ".join(f"{k}={v[1]}" for k, v in diff.items())
-            + "; this run uses "
-            + ", ".join(f"{k}={v[0]}" for k, v in diff.items())
-            + ", so its output may be less accurate."
-        )
+    message = reconstruction_mismatch(given, load(model)[1])
+    if message:
+        log.warning(message)
 
 
 def _augment(tomogram: Volume, a: dict[str, Any], device: str, out: Path, progress: bool) -> tuple[Volume, Volume]:
