@@ -94,3 +94,15 @@ def test_bad_input(pt_case):
         aet.refine.rfactor(AtomicModel(np.zeros((0, 3)), []), ts)
     with pytest.raises(AetInputError, match="max_move"):
         aet.refine(truth, ts, max_move=0, progress=False)
+
+
+def test_species_b_stays_in_its_bounds(pt_case):
+    """Atoms far wider than any real B (a model on the wrong data) must not blow up the projector: B is bounded."""
+    from aet.refine import B_RANGE
+
+    truth, ts, _ = pt_case
+    wide = AtomicModel(truth.positions, truth.elements, b_factor=np.full(len(truth), 400.0))  # starts outside
+    refined, report = aet.refine(wide, ts, iterations=2, hb_iterations=5, progress=False)
+    b = report["species"]["Pt"]["b_factor_A2"]
+    assert B_RANGE[0] <= b <= B_RANGE[1]
+    assert np.all(refined.b_factor <= B_RANGE[1])

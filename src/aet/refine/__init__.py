@@ -33,6 +33,9 @@ from aet.refine.forward import Geometry, misfit_and_grad, predict
 from aet.refine.validate import check_inputs
 
 DEFAULT_B = 5.0  #: Å², AET convention, where the model gives none
+#: Å², AET convention: bounds of each species' B. A free log B lets a line-search trial reach absurd widths (and
+#: projection windows of terabytes); measured AET B-factors (atom plus probe) lie well inside.
+B_RANGE = (0.5, 50.0)
 
 
 def refine(
@@ -87,10 +90,10 @@ def refine(
     species = model.species
     kind = torch.as_tensor([species.index(e) for e in model.elements], device=dev)
     start = torch.as_tensor(model.positions, **kw)
-    b0 = np.array([
+    b0 = np.clip([
         np.median(model.b_factor[np.array(model.elements) == s]) if model.b_factor is not None else DEFAULT_B
         for s in species
-    ])  # fmt: skip
+    ], *B_RANGE)  # fmt: skip
     h0, bg0 = _linear_heights(geo, meas, start, kind, torch.as_tensor(b0, **kw), len(species))
     n = ts.n_images
     p = {
@@ -101,7 +104,7 @@ def refine(
     }
 
     def expand(q: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        b = torch.exp(q["log_b"])[kind]
+        b = _species_b(q)[kind]
         if "db" in q:
             b = b * torch.exp(q["db"].clamp(-np.log(4), np.log(4)))
         pos = q["pos"] if "pos" in q else start
@@ -163,7 +166,7 @@ def refine(
         "converged": converged,
         "species": {
             s: {"height": float(h_s), "b_factor_A2": float(b_s)}
-            for s, h_s, b_s in zip(species, torch.exp(p["log_h"].detach()), torch.exp(p["log_b"].detach()), strict=True)
+            for s, h_s, b_s in zip(species, torch.exp(p["log_h"].detach()), _species_b(p).detach(), strict=True)
         },
         "b_factor_convention": "AET: H·exp(−π² r² / B)",
         "image_scale": p["scale"].detach().cpu().numpy().tolist(),
@@ -216,6 +219,11 @@ def rfactor(
     if calculated:
         out["calculated"] = calc.cpu().numpy().astype(np.float32)
     return out
+
+
+def _species_b(p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """B per species (Å²) from the free ``log_b``, held inside :data:`B_RANGE`."""
+    return torch.exp(p["log_b"].clamp(np.log(B_RANGE[0]), np.log(B_RANGE[1])))
 
 
 def _opt(p: dict[str, torch.Tensor], name: str) -> torch.Tensor | None:
