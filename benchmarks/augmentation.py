@@ -1,7 +1,7 @@
 """Neural augmentation: reconstruct -> trace with and without the shipped networks, on particles never trained on.
 
 Run: .venv/bin/python benchmarks/augmentation.py [--models unet,unet-transformer] [--threads 2] [--skip-asi208]
-     [--skip-speed]
+     [--skip-speed] [--refine none,unet]
 
 1. ``augmentation``: a fixed, seeded test set of 24 simulated particles (2–4 nm, random orientations, B = 5 ± 1 Å²):
    6 icosahedra (a shape left out of training), cuboctahedra, truncated octahedra, decahedra, random shapes,
@@ -100,23 +100,33 @@ def _pool(results: list) -> dict[str, float]:
     return out
 
 
-def simulated(models: list[str]) -> dict:
-    """Table 1: pooled scores with and without each network over the test set."""
+def simulated(models: list[str], refine: list[str] = ()) -> dict:
+    """Table 1: pooled scores with and without each network over the test set; for the names in ``refine``
+    ("none" or a model) also after :func:`aet.refine` against the tilt series (positions, B, H and per-image angle
+    corrections: the last step of ``aet run``)."""
     recon = weights.load(models[0])[1]["reconstruction"]
-    results: dict[str, list] = {"none": [], **{m: [] for m in models}}
+    names = ["none", *models]
+    results: dict[str, list] = {n: [] for n in names + [f"{n} + refine" for n in names if n in refine]}
     per_particle = []
     for k in range(len(TEST_SET)):
         truth, ts = test_particle(k)
         vol = reconstruct_for_network(ts, recon)
         species = sorted(set(truth.elements))
         row = {"particle": k, "structure": TEST_SET[k][0], "elements": species, "atoms": len(truth)}
-        results["none"].append(compare(_trace(vol, species), truth, radius=0.9))
-        row["none"] = results["none"][-1].f1
-        for m in models:
-            aug = augment(vol, m, progress=False)
-            rec = aug.metadata["augment"]["trace"]  # the model card's tracing settings
-            results[m].append(compare(_trace(aug, species, species_volume=vol, **rec), truth, radius=0.9))
-            row[m] = results[m][-1].f1
+        for name in names:
+            if name == "none":
+                traced = _trace(vol, species)
+            else:
+                aug = augment(vol, name, progress=False)
+                rec = aug.metadata["augment"]["trace"]  # the model card's tracing settings
+                traced = _trace(aug, species, species_volume=vol, **rec)
+            results[name].append(compare(traced, truth, radius=0.9))
+            row[name] = {"f1": results[name][-1].f1, "rmsd_pm": results[name][-1].rmsd_pm}
+            if name in refine:
+                refined = aet.refine(traced, ts, progress=False)[0]
+                results[f"{name} + refine"].append(compare(refined, truth, radius=0.9))
+                row[f"{name} + refine"] = {"f1": results[f"{name} + refine"][-1].f1,
+                                           "rmsd_pm": results[f"{name} + refine"][-1].rmsd_pm}  # fmt: skip
         per_particle.append(row)
         print(row, flush=True)
     rows = []
@@ -148,7 +158,9 @@ def simulated(models: list[str]) -> dict:
     return {m: {"with": pooled[m], "without": pooled["none"], "test_set": f"{len(TEST_SET)} particles", **ACQ,
                 "single_element": {"with": pooled[f"{m} (single-element particles)"],
                                    "without": pooled["none (single-element particles)"]},
-                "alloys": {"with": pooled[f"{m} (alloys)"], "without": pooled["none (alloys)"]}}
+                "alloys": {"with": pooled[f"{m} (alloys)"], "without": pooled["none (alloys)"]},
+                **({"with_refine": pooled[f"{m} + refine"]} if f"{m} + refine" in pooled else {}),
+                **({"without_refine": pooled["none + refine"]} if "none + refine" in pooled else {})}
             for m in models}  # fmt: skip
 
 
@@ -238,11 +250,12 @@ def main() -> None:
     ap.add_argument("--skip-asi208", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--update-cards", action="store_true", help="write the figures into the shipped model cards")
+    ap.add_argument("--refine", default="", help="names ('none' or models) also scored after aet.refine")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m]
     if not args.skip_simulated:
-        figures = simulated(models)
+        figures = simulated(models, [r for r in args.refine.split(",") if r])
         if args.update_cards:
             update_cards(models, "simulated", figures)
     if not args.skip_asi208:

@@ -5,7 +5,8 @@
 
 1. **Heights and B-factors per species** (AET convention H·exp(−π² r²/B)). H starts from a linear least-squares
    fit of the images by one projection per species plus one background per image; then L-BFGS fits log H and
-   log B per species (and the backgrounds, and optional per-image scales).
+   log B per species (and the backgrounds, and optional per-image scales). B is held within :data:`B_RANGE` and H
+   within :data:`H_FACTOR` of its start, which keeps every line-search trial finite.
 2. **Positions** (and optionally a per-atom B, and small per-image shifts): L-BFGS on ε = ½‖calc − meas‖² with
    everything from stage 1 still free. After every outer step each atom's total move from its starting point is
    capped at ``max_move`` Å (1 Å as published). Converged when ε falls by less than ``tol`` (relative) in a step.
@@ -36,6 +37,8 @@ DEFAULT_B = 5.0  #: Å², AET convention, where the model gives none
 #: Å², AET convention: bounds of each species' B. A free log B lets a line-search trial reach absurd widths (and
 #: projection windows of terabytes); measured AET B-factors (atom plus probe) lie well inside.
 B_RANGE = (0.5, 50.0)
+#: Each species' height H stays within this factor of its linear least-squares start, for the same reason.
+H_FACTOR = 1e3
 
 
 def refine(
@@ -96,9 +99,11 @@ def refine(
     ], *B_RANGE)  # fmt: skip
     h0, bg0 = _linear_heights(geo, meas, start, kind, torch.as_tensor(b0, **kw), len(species))
     n = ts.n_images
+    log_h0 = torch.log(torch.as_tensor(h0, **kw).clamp_min(1e-12))
+    h_bounds = (log_h0 - np.log(H_FACTOR), log_h0 + np.log(H_FACTOR))
     p = {
         "log_b": torch.log(torch.as_tensor(b0, **kw)).requires_grad_(),
-        "log_h": torch.log(torch.as_tensor(h0, **kw).clamp_min(1e-12)).requires_grad_(),
+        "log_h": log_h0.clone().requires_grad_(),
         "scale": torch.ones(n, **kw).requires_grad_(image_scale),
         "background": torch.as_tensor(bg0, **kw).requires_grad_(),
     }
@@ -108,7 +113,7 @@ def refine(
         if "db" in q:
             b = b * torch.exp(q["db"].clamp(-np.log(4), np.log(4)))
         pos = q["pos"] if "pos" in q else start
-        return pos, b, torch.exp(q["log_h"])[kind]
+        return pos, b, torch.exp(q["log_h"].clamp(*h_bounds))[kind]
 
     log: list[dict[str, float]] = []
     calc0 = predict(geo, *expand(p), p["scale"].detach(), p["background"].detach())
@@ -166,7 +171,8 @@ def refine(
         "converged": converged,
         "species": {
             s: {"height": float(h_s), "b_factor_A2": float(b_s)}
-            for s, h_s, b_s in zip(species, torch.exp(p["log_h"].detach()), _species_b(p).detach(), strict=True)
+            for s, h_s, b_s in zip(species, torch.exp(p["log_h"].clamp(*h_bounds)).detach(), _species_b(p).detach(),
+                                   strict=True)
         },
         "b_factor_convention": "AET: H·exp(−π² r² / B)",
         "image_scale": p["scale"].detach().cpu().numpy().tolist(),
