@@ -35,6 +35,7 @@ from aet.model import AtomicModel, Volume
 from aet.nn import weights
 from aet.nn.augment import augment
 from aet.nn.data import reconstruct_for_network
+from aet.refine.validate import inside_field_of_view
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
 
@@ -122,8 +123,8 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
                 traced = _trace(aug, species, species_volume=vol, **rec)
             results[name].append(compare(traced, truth, radius=0.9))
             row[name] = {"f1": results[name][-1].f1, "rmsd_pm": results[name][-1].rmsd_pm}
-            if name in refine:
-                refined = aet.refine(traced, ts, progress=False)[0]
+            if name in refine:  # as aet run does: atoms outside the field of view cannot be refined
+                refined = aet.refine(traced.subset(inside_field_of_view(traced.positions, ts)), ts, progress=False)[0]
                 results[f"{name} + refine"].append(compare(refined, truth, radius=0.9))
                 row[f"{name} + refine"] = {"f1": results[f"{name} + refine"][-1].f1,
                                            "rmsd_pm": results[f"{name} + refine"][-1].rmsd_pm}  # fmt: skip
