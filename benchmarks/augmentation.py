@@ -35,6 +35,7 @@ from aet.model import AtomicModel, Volume
 from aet.nn import weights
 from aet.nn.augment import augment
 from aet.nn.data import reconstruct_for_network
+from aet.pipeline.config import DEFAULTS as PIPELINE_DEFAULTS
 from aet.refine.validate import inside_field_of_view
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
@@ -56,6 +57,7 @@ SEED = 20261125
 ACQ = {"max_tilt": 65.0, "projections": 21, "angle_error": 0.3, "dose": 1e4}
 ASI_PUBLISHED = {"8p0e3": (199, 28.9), "1p6e4": (208, 17.3), "1p6e5": (208, 4.2)}
 ASI_TRACE = {"elements": ["Si"], "min_distance": 1.9}
+REFINE = {k: v for k, v in PIPELINE_DEFAULTS["refine"].items() if k != "enabled"}  #: aet run's refine stage
 
 
 def test_particle(k: int) -> tuple[AtomicModel, aet.model.TiltSeries]:
@@ -103,8 +105,8 @@ def _pool(results: list) -> dict[str, float]:
 
 def simulated(models: list[str], refine: list[str] = ()) -> dict:
     """Table 1: pooled scores with and without each network over the test set; for the names in ``refine``
-    ("none" or a model) also after :func:`aet.refine` against the tilt series (positions, B, H and per-image angle
-    corrections: the last step of ``aet run``)."""
+    ("none" or a model) also after :func:`aet.refine` against the tilt series with ``aet run``'s refine settings
+    (20 iterations of positions, B, H and per-image angle corrections)."""
     recon = weights.load(models[0])[1]["reconstruction"]
     names = ["none", *models]
     results: dict[str, list] = {n: [] for n in names + [f"{n} + refine" for n in names if n in refine]}
@@ -123,8 +125,9 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
                 traced = _trace(aug, species, species_volume=vol, **rec)
             results[name].append(compare(traced, truth, radius=0.9))
             row[name] = {"f1": results[name][-1].f1, "rmsd_pm": results[name][-1].rmsd_pm}
-            if name in refine:  # as aet run does: atoms outside the field of view cannot be refined
-                refined = aet.refine(traced.subset(inside_field_of_view(traced.positions, ts)), ts, progress=False)[0]
+            if name in refine:  # as aet run does: its refine settings, atoms outside the field of view dropped
+                inside = traced.subset(inside_field_of_view(traced.positions, ts))
+                refined = aet.refine(inside, ts, progress=False, **REFINE)[0]
                 results[f"{name} + refine"].append(compare(refined, truth, radius=0.9))
                 row[f"{name} + refine"] = {"f1": results[f"{name} + refine"][-1].f1,
                                            "rmsd_pm": results[f"{name} + refine"][-1].rmsd_pm}  # fmt: skip
