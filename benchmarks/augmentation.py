@@ -10,6 +10,8 @@ Run: .venv/bin/python benchmarks/augmentation.py [--models unet,unet-transformer
    iterations, no support). Tracing: :func:`aet.trace` defaults, on the tomogram (no augmentation) or on the
    augmented volume with species from the tomogram (``species_volume``). Scores: atoms pooled over the particles
    (matching radius 0.9 Å after the mean shift), all atoms and surface atoms (α-shape rule of aet.metrics).
+   With ``--refine none,unet``, those traced models are also scored after ``aet.refine`` against the tilt series
+   with the refine settings of ``aet run`` (rows "… + refine").
 2. ``augmentation_asi208``: ``../shared/data/asi208`` with the projections within ±60° only (41 of 60), the same
    reconstruction, tracing as in ``asi208_end_to_end.py`` (Si: minimum distance 1.9 Å, published support mask),
    with and without augmentation, beside the published full-range figures.
