@@ -106,3 +106,18 @@ def test_species_b_stays_in_its_bounds(pt_case):
     b = report["species"]["Pt"]["b_factor_A2"]
     assert B_RANGE[0] <= b <= B_RANGE[1]
     assert np.all(refined.b_factor <= B_RANGE[1])
+
+
+def test_extent_check_accepts_a_particle_that_fills_the_view():
+    """A particle over most of the field of view, traced with a few spurious atoms in the corners, is no pixel-size
+    error (the median column was once taken as background, which halved the measured width)."""
+    from aet.refine.validate import check_inputs
+
+    truth = build_model("sphere", ["Pt"], 3.0)
+    ts = simulate_tilt_series(truth, tilt_range(-65, 65, 13), Acquisition(dose=1e4, image_size=96, seed=0))
+    assert np.ptp(truth.positions[:, 0]) > 0.8 * 96 * ts.pixel_size  # the particle fills most columns
+    spurious = np.array([[15.5, 3.0, 0.0], [-15.5, -3.0, 0.0], [0.0, 15.0, 3.0]])  # inside the field of view
+    model = AtomicModel(np.vstack([truth.positions, spurious]), truth.elements + ["Pt"] * 3)
+    check_inputs(model, ts)  # no error
+    with pytest.raises(AetInputError, match="pixel size"):
+        check_inputs(model, TiltSeries(ts.images, ts.angles, pixel_size=ts.pixel_size / 3))

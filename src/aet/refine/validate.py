@@ -42,14 +42,20 @@ def inside_field_of_view(positions: np.ndarray, ts: TiltSeries) -> np.ndarray:
 
 
 def _check_extent(pos: np.ndarray, ts: TiltSeries) -> None:
-    """The model's lateral size must match the bright region of the images (a wrong pixel size shows here)."""
-    img = ts.images.mean(0)
-    profile = img.sum(0) - np.median(img.sum(0))  # along x (columns)
+    """The model's lateral size must match the bright region of the images (a wrong pixel size shows here).
+
+    Both widths are robust: the background is the dimmest 5 % of the column sums (a particle may fill most of the
+    field of view, so not their median), and the model's width spans its 1st to 99th percentile along x (a few
+    spurious traced atoms in missing-wedge streaks must not count).
+    """
+    columns = ts.images.mean(0).sum(0)  # along x
+    profile = columns - np.percentile(columns, 5)
     if profile.max() <= 0:
         return
     bright = np.flatnonzero(profile > 0.2 * profile.max())
     img_width = (bright[-1] - bright[0] + 1) * ts.pixel_size
-    model_width = float(np.ptp(pos[:, 0])) + 2.0  # one atom radius each side
+    lo, hi = np.percentile(pos[:, 0], [1, 99])
+    model_width = float(hi - lo) + 2.0  # one atom radius each side
     ratio = model_width / img_width
     if not 0.5 < ratio < 2.0:
         raise AetInputError(
