@@ -112,7 +112,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
     recon = weights.load(models[0])[1]["reconstruction"]
     names = ["none", *models]
     results: dict[str, list] = {n: [] for n in names + [f"{n} + refine" for n in names if n in refine]}
-    per_particle = []
+    per_particle, refine_failed = [], []
     for k in range(len(TEST_SET)):
         truth, ts = test_particle(k)
         vol = reconstruct_for_network(ts, recon)
@@ -129,7 +129,12 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
             row[name] = {"f1": results[name][-1].f1, "rmsd_pm": results[name][-1].rmsd_pm}
             if name in refine:  # as aet run does: its refine settings, atoms outside the field of view dropped
                 inside = traced.subset(inside_field_of_view(traced.positions, ts))
-                refined = aet.refine(inside, ts, progress=False, **REFINE)[0]
+                try:
+                    refined = aet.refine(inside, ts, progress=False, **REFINE)[0]
+                except aet.AetError as err:  # counted and reported; the traced model stands in
+                    print(f"particle {k}, {name}: refinement refused: {err}", flush=True)
+                    refine_failed.append([k, name, str(err)])
+                    refined = inside
                 results[f"{name} + refine"].append(compare(refined, truth, radius=0.9))
                 row[f"{name} + refine"] = {"f1": results[f"{name} + refine"][-1].f1,
                                            "rmsd_pm": results[f"{name} + refine"][-1].rmsd_pm}  # fmt: skip
@@ -159,7 +164,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
          "surface RMSD pm", "icosahedra F1", "icosahedra RMSD pm", "alloy species accuracy"],
         rows,
         {"acquisition": ACQ, "reconstruction": recon, "particles": len(TEST_SET), "seed": SEED,
-         "per_particle": per_particle, "pooled": pooled},
+         "per_particle": per_particle, "pooled": pooled, "refine": REFINE, "refine_failed": refine_failed},
     )  # fmt: skip
     return {m: {"with": pooled[m], "without": pooled["none"], "test_set": f"{len(TEST_SET)} particles", **ACQ,
                 "single_element": {"with": pooled[f"{m} (single-element particles)"],
