@@ -126,15 +126,16 @@ def test_genfire_workshop_missing_wedge(shared_data, tmp_path) -> None:
     cmd = [*CLI, "run", str(d / "projections_FePt_mw.mat"), "--angles", str(d / "angles_mw.mat"), "--pixel-size",
            "0.35", "--elements", "Fe,Pt", "--out", str(out), "--quiet"]  # fmt: skip
     cfg = tmp_path / "fast.toml"
-    cfg.write_text('[augment]\nmodel = "unet-alloy"\ntta = 1\n[refine]\niterations = 5\n')  # the model for alloys
-    (tmp_path / "default.toml").write_text("[augment]\ntta = 1\n")
+    cfg.write_text("[augment]\ntta = 1\n[refine]\niterations = 5\n")  # model "auto": unet-alloy for 2 elements
+    (tmp_path / "unet.toml").write_text('[augment]\nmodel = "unet"\ntta = 1\n')
     done = subprocess.run([*cmd, "--config", str(cfg)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
+    assert 'model = "unet-alloy"' in (out / "config_used.toml").read_text()
     got = _check_outputs(out, 0.35, {"Fe", "Pt"})
     assert 250 <= got["summary"]["atoms"]["total"] <= 400  # the particle has 321 atoms
     assert got["summary"]["tilt_series"]["tilt_range_deg"] == [-50.0, 50.0]
-    # the default network leaves Fe among Pt too dim to classify: one sentence that names the way out
-    msg = _cli_error([*cmd[3:-3], "--out", str(tmp_path / "fept2"), "--config", str(tmp_path / "default.toml")])
+    # the single-element network leaves Fe among Pt too dim to classify: one sentence that names the way out
+    msg = _cli_error([*cmd[3:-3], "--out", str(tmp_path / "fept2"), "--config", str(tmp_path / "unet.toml")])
     assert "cannot be separated" in msg and "unet-alloy" in msg
 
 

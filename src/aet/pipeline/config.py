@@ -34,7 +34,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "align": "none",  # none | centre-of-mass | "package.module:function"(images, angles, pixel_size) -> images
     },
     "reconstruct": {"method": "resire", "iterations": 50, "support": "none", "positivity": True},
-    "augment": {"enabled": True, "model": "default", "tta": 4, "overlap": 0.25, "batch_size": 2},
+    # model "auto": see network_for
+    "augment": {"enabled": True, "model": "auto", "tta": 4, "overlap": 0.25, "batch_size": 2},
     "trace": {  # "auto": the model card's recommendation when tracing an augmented volume, else aet.trace's default
         "min_distance": 2.0,
         "threshold": "auto",
@@ -58,6 +59,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },  # fmt: skip
     "report": {"projections": 4},
 }
+
+
+def network_for(model: str, elements: list[str]) -> str:
+    """The network ``[augment] model`` names; ``"auto"``: ``unet-alloy`` for two or more elements (the default
+    network leaves a light species among heavy ones, e.g. Fe in FePt, too dim to classify; on the simulated test set
+    alloys reach F1 0.976 with ``unet-alloy`` against 0.874, docs/benchmarks.md), else the default network (which
+    invents fewer atoms in low-contrast single-element data such as asi208)."""
+    if model != "auto":
+        return model
+    return "unet-alloy" if len(set(elements)) > 1 else "default"
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> dict:

@@ -79,9 +79,10 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     (out / ".aet").mkdir(exist_ok=True)
     log = _logger(out, quiet)
+    elements = check_symbols(cfg["input"]["elements"])
+    cfg["augment"]["model"] = config_mod.network_for(cfg["augment"]["model"], elements)  # what ran, not "auto"
     with atomic_paths(out / "config_used.toml") as (tmp,):
         tmp.write_text(config_mod.dumps(cfg))
-    elements = check_symbols(cfg["input"]["elements"])
     runner = _Stages(out, log, force, not quiet)
     t_start = time.perf_counter()
 
