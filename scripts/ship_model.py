@@ -1,9 +1,16 @@
 """Copy a trained model into the package (src/aet/nn/weights) with a card that records every training stage.
 
-Run: python scripts/ship_model.py RUN_DIR NAME [--stage1 RUN_DIR] [--trace KEY=VALUE] [--default]
+Run: python scripts/ship_model.py RUN_DIR NAME [--earlier RUN_DIR=CONFIG ...] [--config CONFIG] [--as NAME]
+     [--trace KEY=VALUE] [--default]
 
-RUN_DIR/NAME.safetensors and its card come from ``aet train``. With ``--stage1`` (the run it was fine-tuned from),
-the card keeps both stages (data, settings, seeds, validation) and a retrain command that runs both.
+RUN_DIR/NAME.safetensors and its card come from ``aet train``. Each ``--earlier`` (oldest first) is a run this one
+was fine-tuned from, with its config: the card keeps every stage (data, settings, seeds, validation) and a retrain
+command that runs them all in order, e.g. for the three stages of a fine-tuned U-Net::
+
+    python scripts/ship_model.py runs/unet-ft2 unet --as unet-alloy --config configs/finetune2_unet.toml \
+        --earlier runs/unet=configs/train_unet.toml --earlier runs/unet-ft=configs/finetune_unet.toml \
+        --trace min_height=0.45
+
 ``--trace KEY=VALUE`` records tracing settings recommended for the model's output (``aet run`` and the
 benchmark use them). ``--default`` makes it the model that ``aet.augment`` uses. Benchmark figures are added
 afterwards by ``benchmarks/augmentation.py --update-cards``.
@@ -38,20 +45,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("name")
-    ap.add_argument("--stage1", type=Path)
-    ap.add_argument("--stage1-config")
-    ap.add_argument("--config")
+    ap.add_argument("--earlier", action="append", default=[], metavar="RUN_DIR=CONFIG",
+                    help="an earlier stage this run was fine-tuned from, with its config; oldest first, repeatable")
+    ap.add_argument("--config", help="the config of RUN_DIR itself")
     ap.add_argument("--default", action="store_true")
     ap.add_argument("--as", dest="ship_as", help="name to ship it under (default: NAME)")
     ap.add_argument("--trace", action="append", default=[], metavar="KEY=VALUE",
                     help="tracing setting recommended for this model's output (chosen on validation particles)")
     args = ap.parse_args()
     card = json.loads((args.run / f"{args.name}.json").read_text())
-    stages = ([_stage(args.stage1, args.name)] if args.stage1 else []) + [_stage(args.run, args.name)]
-    card["training_stages"] = stages
-    commands = [f"aet train {args.stage1_config} --out runs/{args.name}"] if args.stage1_config else []
+    earlier = [(Path(run), config) for run, config in (item.split("=", 1) for item in args.earlier)]
+    card["training_stages"] = [_stage(run, args.name) for run, _ in earlier] + [_stage(args.run, args.name)]
+    commands = [f"aet train {config} --out runs/{run.name}" for run, config in earlier]
     if args.config:
-        commands.append(f"aet train {args.config} --out runs/{args.name}{'-ft' if args.stage1 else ''}")
+        commands.append(f"aet train {args.config} --out runs/{args.run.name}")
     if commands:
         card["retrain"] = " && ".join(commands)
     card.pop("benchmark", None)
