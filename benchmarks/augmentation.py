@@ -105,6 +105,12 @@ def _pool(results: list) -> dict[str, float]:
     return out
 
 
+def _score(results: dict[str, list], row: dict, key: str, model: AtomicModel, truth: AtomicModel) -> None:
+    """Compare ``model`` with the truth; keep the comparison under ``results[key]`` and its F1/RMSD in ``row``."""
+    results[key].append(compare(model, truth, radius=0.9))
+    row[key] = {"f1": results[key][-1].f1, "rmsd_pm": results[key][-1].rmsd_pm}
+
+
 def simulated(models: list[str], refine: list[str] = ()) -> dict:
     """Table 1: pooled scores with and without each network over the test set; for the names in ``refine``
     ("none" or a model) also after :func:`aet.refine` against the tilt series with ``aet run``'s refine settings
@@ -125,8 +131,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
                 aug = augment(vol, name, progress=False)
                 rec = aug.metadata["augment"]["trace"]  # the model card's tracing settings
                 traced = _trace(aug, species, species_volume=vol, **rec)
-            results[name].append(compare(traced, truth, radius=0.9))
-            row[name] = {"f1": results[name][-1].f1, "rmsd_pm": results[name][-1].rmsd_pm}
+            _score(results, row, name, traced, truth)
             if name in refine:  # as aet run does: its refine settings, atoms outside the field of view dropped
                 inside = traced.subset(inside_field_of_view(traced.positions, ts))
                 try:
@@ -135,9 +140,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
                     print(f"particle {k}, {name}: refinement refused: {err}", flush=True)
                     refine_failed.append([k, name, str(err)])
                     refined = inside
-                results[f"{name} + refine"].append(compare(refined, truth, radius=0.9))
-                row[f"{name} + refine"] = {"f1": results[f"{name} + refine"][-1].f1,
-                                           "rmsd_pm": results[f"{name} + refine"][-1].rmsd_pm}  # fmt: skip
+                _score(results, row, f"{name} + refine", refined, truth)
         per_particle.append(row)
         print(row, flush=True)
     rows = []

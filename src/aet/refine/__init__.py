@@ -108,12 +108,16 @@ def refine(
         "background": torch.as_tensor(bg0, **kw).requires_grad_(),
     }
 
+    def species_h(q: dict[str, torch.Tensor]) -> torch.Tensor:
+        """H per species from the free ``log_h``, held within :data:`H_FACTOR` of its start."""
+        return torch.exp(q["log_h"].clamp(*h_bounds))
+
     def expand(q: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b = _species_b(q)[kind]
         if "db" in q:
             b = b * torch.exp(q["db"].clamp(-np.log(4), np.log(4)))
         pos = q["pos"] if "pos" in q else start
-        return pos, b, torch.exp(q["log_h"].clamp(*h_bounds))[kind]
+        return pos, b, species_h(q)[kind]
 
     log: list[dict[str, float]] = []
     calc0 = predict(geo, *expand(p), p["scale"].detach(), p["background"].detach())
@@ -171,8 +175,7 @@ def refine(
         "converged": converged,
         "species": {
             s: {"height": float(h_s), "b_factor_A2": float(b_s)}
-            for s, h_s, b_s in zip(species, torch.exp(p["log_h"].clamp(*h_bounds)).detach(), _species_b(p).detach(),
-                                   strict=True)
+            for s, h_s, b_s in zip(species, species_h(p).detach(), _species_b(p).detach(), strict=True)
         },
         "b_factor_convention": "AET: H·exp(−π² r² / B)",
         "image_scale": p["scale"].detach().cpu().numpy().tolist(),
