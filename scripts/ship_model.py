@@ -64,6 +64,8 @@ def main() -> None:
     card.pop("benchmark", None)
     target = args.ship_as or args.name
     card["name"] = target
+    shipped = WEIGHTS / f"{target}.json"  # a model shipped again under the same name gets the next version
+    card["version"] = json.loads(shipped.read_text()).get("version", 1) + 1 if shipped.exists() else 1
     card["trace"] = {k: float(v) for k, v in (item.split("=", 1) for item in args.trace)}
     WEIGHTS.mkdir(exist_ok=True)
     shutil.copyfile(args.run / f"{args.name}.safetensors", WEIGHTS / f"{target}.safetensors")
