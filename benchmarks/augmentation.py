@@ -1,7 +1,7 @@
 """Neural augmentation: reconstruct -> trace with and without the shipped networks, on particles never trained on.
 
 Run: .venv/bin/python benchmarks/augmentation.py [--models unet,unet-transformer] [--threads 2] [--skip-asi208]
-     [--skip-speed] [--refine none,unet]
+     [--skip-distortion] [--skip-speed] [--refine none,unet]
 
 1. ``augmentation``: a fixed, seeded test set of 24 simulated particles (2–4 nm, random orientations, B = 5 ± 1 Å²):
    6 icosahedra (a shape left out of training), cuboctahedra, truncated octahedra, decahedra, random shapes,
@@ -9,13 +9,16 @@ Run: .venv/bin/python benchmarks/augmentation.py [--models unet,unet-transformer
    (std of each Euler angle) and 1e4 e/Å² per projection, reconstructed as the networks expect (RESIRE 50
    iterations, no support). Tracing: :func:`aet.trace` defaults, on the tomogram (no augmentation) or on the
    augmented volume with species from the tomogram (``species_volume``). Scores: atoms pooled over the particles
-   (matching radius 0.9 Å after the mean shift), all atoms and surface atoms (α-shape rule of aet.metrics).
+   (matching radius 0.9 Å after the mean shift), all atoms and surface atoms (α-shape rule of aet.metrics), and
+   the RMSD left once each particle's global affine map is removed (``aet.metrics.global_distortion``).
    With ``--refine none,unet``, those traced models are also scored after ``aet.refine`` against the tilt series
    with the refine settings of ``aet run`` (rows "… + refine").
 2. ``augmentation_asi208``: ``../shared/data/asi208`` with the projections within ±60° only (41 of 60), the same
    reconstruction, tracing as in ``asi208_end_to_end.py`` (Si: minimum distance 1.9 Å, published support mask),
    with and without augmentation, beside the published full-range figures.
-3. ``augmentation_speed``: seconds to augment a 256³ tomogram (4 flips and 1), on this machine's CPU threads.
+3. ``augmentation_wedge_distortion``: the global (affine) distortion that the missing wedge alone leaves in the
+   traced positions: two large test particles, noise-free and without angle errors, over ±90° and ±65°.
+4. ``augmentation_speed``: seconds to augment a 256³ tomogram (4 flips and 1), on this machine's CPU threads.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from scipy.spatial.transform import Rotation
 
 import aet
 from aet.elements import atomic_number
-from aet.metrics import compare, load_asi208_truth
+from aet.metrics import compare, global_distortion, load_asi208_truth
 from aet.model import AtomicModel, Volume
 from aet.nn import weights
 from aet.nn.augment import augment
@@ -90,8 +93,9 @@ def _trace(volume: Volume, elements: list[str], species_volume: Volume | None = 
             return aet.trace(volume, [heaviest], species_volume=species_volume, **kw)
 
 
-def _pool(results: list) -> dict[str, float]:
-    """Pooled recall, precision, F1 and RMSD (pm) over particles, for all atoms and for surface atoms."""
+def _pool(results: list, distortions: list) -> dict[str, float]:
+    """Pooled recall, precision, F1 and RMSD (pm) over particles, for all atoms and for surface atoms; for all
+    atoms also the RMSD left once each particle's global affine map is removed (``aet.metrics.global_distortion``)."""
     out = {}
     for region in ("all", "surface"):
         stats = [r if region == "all" else r.regions[region] for r in results]
@@ -99,16 +103,22 @@ def _pool(results: list) -> dict[str, float]:
         n_m = sum(s.n_model for s in stats)
         n_p = sum(s.n_matched for s in stats)
         sq = sum(s.n_matched * s.rmsd_pm**2 for s in stats if s.n_matched)
-        rec, prec = n_p / n_t, (n_p / n_m if n_m else float("nan"))
-        out[region] = {"recall": rec, "precision": prec, "f1": 2 * rec * prec / (rec + prec),
+        rec, prec = (n_p / n_t if n_t else float("nan")), (n_p / n_m if n_m else float("nan"))
+        out[region] = {"recall": rec, "precision": prec, "f1": 2 * rec * prec / (rec + prec) if n_p else 0.0,
                        "rmsd_pm": float(np.sqrt(sq / max(n_p, 1)))}  # fmt: skip
+    sq = sum(d.n_pairs * d.residual_rmsd_pm**2 for d in distortions)
+    out["all"]["rmsd_after_affine_pm"] = float(np.sqrt(sq / max(sum(d.n_pairs for d in distortions), 1)))
     return out
 
 
 def _score(results: dict[str, list], row: dict, key: str, model: AtomicModel, truth: AtomicModel) -> None:
-    """Compare ``model`` with the truth; keep the comparison under ``results[key]`` and its F1/RMSD in ``row``."""
-    results[key].append(compare(model, truth, radius=0.9))
-    row[key] = {"f1": results[key][-1].f1, "rmsd_pm": results[key][-1].rmsd_pm}
+    """Compare ``model`` with the truth; keep the comparison and its global distortion under ``results[key]``
+    and the figures in ``row``."""
+    r = compare(model, truth, radius=0.9)
+    d = global_distortion(r, truth)
+    results[key].append((r, d))
+    row[key] = {"f1": r.f1, "rmsd_pm": r.rmsd_pm, "rmsd_after_affine_pm": d.residual_rmsd_pm,
+                "rotation_deg": d.rotation_deg, "strain_xyz": d.strain_xyz}  # fmt: skip
 
 
 def simulated(models: list[str], refine: list[str] = ()) -> dict:
@@ -146,25 +156,31 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
     rows = []
     pooled = {}
     single = [len(el) == 1 for _, el, _ in TEST_SET]
+
+    def pool(res: list) -> dict:
+        return _pool([r for r, _ in res], [d for _, d in res])
+
     for name, res in results.items():
-        p = pooled[name] = _pool(res)
-        pooled[name + " (single-element particles)"] = _pool([r for r, s in zip(res, single, strict=True) if s])
-        pooled[name + " (alloys)"] = _pool([r for r, s in zip(res, single, strict=True) if not s])
-        alloys = [r.species_accuracy for r, (_, el, _) in zip(res, TEST_SET, strict=True) if len(el) > 1]
-        ico = _pool([r for r, (s, _, _) in zip(res, TEST_SET, strict=True) if s == "icosahedron"])["all"]
+        p = pooled[name] = pool(res)
+        pooled[name + " (single-element particles)"] = pool([r for r, s in zip(res, single, strict=True) if s])
+        pooled[name + " (alloys)"] = pool([r for r, s in zip(res, single, strict=True) if not s])
+        alloys = [r.species_accuracy for (r, _), (_, el, _) in zip(res, TEST_SET, strict=True) if len(el) > 1]
+        ico = pool([r for r, (s, _, _) in zip(res, TEST_SET, strict=True) if s == "icosahedron"])["all"]
         rows.append([name, p["all"]["recall"], p["all"]["precision"], p["all"]["f1"], p["all"]["rmsd_pm"],
-                     p["surface"]["recall"], p["surface"]["precision"], p["surface"]["f1"], p["surface"]["rmsd_pm"],
-                     ico["f1"], ico["rmsd_pm"], float(np.nanmean(alloys))])  # fmt: skip
+                     p["all"]["rmsd_after_affine_pm"], p["surface"]["recall"], p["surface"]["precision"],
+                     p["surface"]["f1"], p["surface"]["rmsd_pm"], ico["f1"], ico["rmsd_pm"],
+                     float(np.nanmean(alloys))])  # fmt: skip
     for name in pooled:
         if "(" in name:
             p = pooled[name]
             rows.append([name, p["all"]["recall"], p["all"]["precision"], p["all"]["f1"], p["all"]["rmsd_pm"],
-                         p["surface"]["recall"], p["surface"]["precision"], p["surface"]["f1"],
-                         p["surface"]["rmsd_pm"], "-", "-", "-"])  # fmt: skip
+                         p["all"]["rmsd_after_affine_pm"], p["surface"]["recall"], p["surface"]["precision"],
+                         p["surface"]["f1"], p["surface"]["rmsd_pm"], "-", "-", "-"])  # fmt: skip
     report(
         "augmentation",
-        ["augmentation", "recall", "precision", "F1", "RMSD pm", "surface recall", "surface precision", "surface F1",
-         "surface RMSD pm", "icosahedra F1", "icosahedra RMSD pm", "alloy species accuracy"],
+        ["augmentation", "recall", "precision", "F1", "RMSD pm", "RMSD after affine fit pm", "surface recall",
+         "surface precision", "surface F1", "surface RMSD pm", "icosahedra F1", "icosahedra RMSD pm",
+         "alloy species accuracy"],
         rows,
         {"acquisition": ACQ, "reconstruction": recon, "particles": len(TEST_SET), "seed": SEED,
          "per_particle": per_particle, "pooled": pooled, "refine": REFINE, "refine_failed": refine_failed},
@@ -232,6 +248,38 @@ def asi208(models: list[str]) -> dict:
     return figures
 
 
+def wedge_distortion(models: list[str], particles: tuple[int, ...] = (7, 6)) -> None:
+    """Table 4: the missing wedge's global distortion, on noise-free tilt series without angle errors of two large
+    test particles, over ±90° (60 projections) and ±65° (21), traced with and without each network."""
+    recon = weights.load(models[0])[1]["reconstruction"]
+    rows = []
+    for k in particles:
+        truth, _ = test_particle(k)
+        species = sorted(set(truth.elements))
+        for max_tilt, n in ((90.0, 60), (ACQ["max_tilt"], ACQ["projections"])):
+            ts = simulate_tilt_series(truth, np.linspace(-max_tilt, max_tilt, n), Acquisition(dose=None, seed=k))
+            vol = reconstruct_for_network(ts, recon)
+            for name in ["none", *models]:
+                if name == "none":
+                    traced = _trace(vol, species)
+                else:
+                    aug = augment(vol, name, progress=False)
+                    traced = _trace(aug, species, species_volume=vol, **aug.metadata["augment"]["trace"])
+                r = compare(traced, truth, radius=0.9)
+                d = global_distortion(r, truth)
+                rows.append([k, TEST_SET[k][0], len(truth), f"±{max_tilt:g}° ({n} proj.)", name, r.f1, r.rmsd_pm,
+                             d.residual_rmsd_pm, d.rotation_deg, *(100 * v for v in d.strain_xyz)])  # fmt: skip
+                print(rows[-1], flush=True)
+    report(
+        "augmentation_wedge_distortion",
+        ["particle", "structure", "atoms", "tilts", "augmentation", "F1", "RMSD pm", "RMSD after affine fit pm",
+         "rotation °", "strain x %", "strain y %", "strain z %"],
+        rows,
+        {"reconstruction": recon, "dose": "noise-free", "angle_error": 0.0, "tilt_axis": "y",
+         "affine": "aet.metrics.global_distortion: model ≈ R·S·(truth − centroid) + t; strain = diag(S) − 1"},
+    )  # fmt: skip
+
+
 def speed(models: list[str]) -> None:
     """Table 3: seconds to augment a 256³ tomogram (a 4 nm Pt particle's reconstruction in a 256³ box)."""
     truth, ts = test_particle(6)
@@ -263,6 +311,7 @@ def main() -> None:
     ap.add_argument("--skip-simulated", action="store_true")
     ap.add_argument("--skip-asi208", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-distortion", action="store_true", help="skip table 4 (the missing wedge's distortion)")
     ap.add_argument("--update-cards", action="store_true", help="write the figures into the shipped model cards")
     ap.add_argument("--refine", default="", help="names ('none' or models) also scored after aet.refine")
     args = ap.parse_args()
@@ -276,6 +325,8 @@ def main() -> None:
         figures = asi208(models)
         if args.update_cards:
             update_cards(models, "asi208_60deg", figures)
+    if not args.skip_distortion:
+        wedge_distortion(models)
     if not args.skip_speed:
         speed(models)
 

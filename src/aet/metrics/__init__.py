@@ -1,11 +1,13 @@
 """Ground-truth metrics: atom matching (recall, precision, RMSD in pm, species, surface) and FSC.
 
 * :func:`compare` — one-to-one matching within a radius after removing the global mean shift.
+* :func:`global_distortion` — the affine part of a compared model's error (rotation, strain) and what is left.
 * :func:`fsc`, :func:`fsc_resolution` — Fourier shell correlation and the 0.143 / 0.5 resolutions (Å).
 * :func:`surface_atoms` — the α-shape surface rule used to split the truth into surface and interior.
 * :func:`load_published_asi208_model`, :func:`load_asi208_truth` — the published asi208 benchmark files.
 """
 
+from aet.metrics.distortion import Distortion, global_distortion
 from aet.metrics.fsc import FSC_THRESHOLDS, fsc, fsc_resolution
 from aet.metrics.matching import Comparison, ElementStats, RegionStats, compare, match_atoms
 from aet.metrics.reference import load_asi208_truth, load_published_asi208_model
@@ -15,11 +17,13 @@ __all__ = [
     "FSC_THRESHOLDS",
     "SURFACE_RULE",
     "Comparison",
+    "Distortion",
     "ElementStats",
     "RegionStats",
     "compare",
     "fsc",
     "fsc_resolution",
+    "global_distortion",
     "load_asi208_truth",
     "load_published_asi208_model",
     "match_atoms",
