@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -445,10 +446,12 @@ def compare(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing JSON file.")] = False,
 ) -> None:
-    """Score a model against the truth after the mean shift: recall, precision, RMSD (pm), species, surface."""
+    """Score a model against the truth after the mean shift: recall, precision, RMSD (pm), species, surface, and
+    the global (affine) distortion of the matched atoms."""
     from aet.errors import AetInputError
     from aet.io.atomic import atomic_paths, check_writable, dump_json
     from aet.metrics import compare as compare_models
+    from aet.metrics import global_distortion
     from aet.model import AtomicModel
 
     if json_out is not None:
@@ -459,9 +462,18 @@ def compare(
             raise AetInputError(f"{path} does not hold an atomic model.")
     result = compare_models(found, true, radius)
     console.print(result)
+    figures = result.to_dict()
+    if result.n_matched >= 4:
+        try:
+            distortion = global_distortion(result, true)
+        except AetInputError:  # the pairs lie in one plane: no 3D map to fit
+            distortion = None
+        if distortion is not None:
+            console.print("  " + distortion.summary())
+            figures["global_distortion"] = dataclasses.asdict(distortion)
     if json_out is not None:
         with atomic_paths(json_out) as (tmp,):
-            dump_json(result.to_dict(), tmp)
+            dump_json(figures, tmp)
         console.print(f"  wrote {json_out}")
 
 

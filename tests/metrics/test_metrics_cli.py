@@ -33,6 +33,10 @@ def test_compare_command_prints_and_writes_json(tmp_path):
     scores = json.loads(out_json.read_text())
     assert scores["n_matched"] == n - 2 and scores["radius_A"] == 0.8 and scores["n_truth"] == n
     assert abs(scores["rmsd_pm"] - np.sqrt(3) * 5) < 2.5
+    assert "global distortion" in out.stdout  # random errors only: no rotation or strain to speak of
+    dist = scores["global_distortion"]
+    assert dist["rotation_deg"] < 0.5 and max(map(abs, dist["strain_xyz"])) < 0.01
+    assert dist["n_pairs"] == n - 2 and 0 < dist["residual_rmsd_pm"] <= scores["rmsd_pm"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
     again = run(*args, "--json", str(out_json))  # never overwrite without --overwrite

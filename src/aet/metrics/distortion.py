@@ -44,6 +44,13 @@ class Distortion:
     residual_rmsd_pm: float
     n_pairs: int
 
+    def summary(self) -> str:
+        """One line for a report, e.g. ``rotation 0.52° about (0.10, 0.98, 0.17); strain x −0.79 % …``."""
+        ax = ", ".join(f"{v:.2f}" for v in self.rotation_axis)
+        strain = ", ".join(f"{c} {100 * v:+.2f} %" for c, v in zip("xyz", self.strain_xyz, strict=True))
+        return (f"global distortion (affine fit of {self.n_pairs} pairs): rotation {self.rotation_deg:.2f}° about "
+                f"({ax}); strain {strain}; RMSD {self.rmsd_pm:.1f} pm, {self.residual_rmsd_pm:.1f} pm without it")
+
 
 def global_distortion(comparison: Comparison, truth: AtomicModel | np.ndarray) -> Distortion:
     """Fit the affine map between the pairs of ``comparison`` (from ``compare(model, truth)``) and split it.
