@@ -64,7 +64,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 def network_for(model: str, elements: list[str]) -> str:
     """The network ``[augment] model`` names; ``"auto"``: ``unet-alloy`` for two or more elements (the default
     network leaves a light species among heavy ones, e.g. Fe in FePt, too dim to classify; on the simulated test set
-    alloys reach F1 0.976 with ``unet-alloy`` against 0.874, docs/benchmarks.md), else the default network (which
+    alloys reach F1 0.986 with ``unet-alloy`` against 0.874, docs/benchmarks.md), else the default network (which
     invents fewer atoms in low-contrast single-element data such as asi208)."""
     if model != "auto":
         return model
