@@ -94,6 +94,17 @@ def _trace(volume: Volume, elements: list[str], species_volume: Volume | None = 
             return aet.trace(volume, [heaviest], species_volume=species_volume, **kw)
 
 
+def _traced(vol: Volume, name: str, elements: list[str] | None = None, **kw) -> AtomicModel:
+    """The tomogram ``vol`` traced as it is (``name == "none"``) or after the network ``name``, whose output is
+    traced with its card's settings and the species from the tomogram."""
+    if elements is not None:
+        kw["elements"] = elements
+    if name == "none":
+        return _trace(vol, **kw)
+    aug = augment(vol, name, progress=False)
+    return _trace(aug, species_volume=vol, **kw, **aug.metadata["augment"]["trace"])
+
+
 def _pool(results: list, distortions: list) -> dict[str, float]:
     """Pooled recall, precision, F1 and RMSD (pm) over particles, for all atoms and for surface atoms; for all
     atoms also the RMSD left once each particle's global affine map is removed (``aet.metrics.global_distortion``)."""
@@ -136,12 +147,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
         species = sorted(set(truth.elements))
         row = {"particle": k, "structure": TEST_SET[k][0], "elements": species, "atoms": len(truth)}
         for name in names:
-            if name == "none":
-                traced = _trace(vol, species)
-            else:
-                aug = augment(vol, name, progress=False)
-                rec = aug.metadata["augment"]["trace"]  # the model card's tracing settings
-                traced = _trace(aug, species, species_volume=vol, **rec)
+            traced = _traced(vol, name, species)
             _score(results, row, name, traced, truth)
             if name in refine:  # as aet run does: its refine settings, atoms outside the field of view dropped
                 inside = traced.subset(inside_field_of_view(traced.positions, ts))
@@ -228,11 +234,7 @@ def asi208(models: list[str]) -> dict:
         wedge = aet.model.TiltSeries(ts.images[keep], ts.angles[keep], ts.pixel_size, ts.euler_convention)
         vol = reconstruct_for_network(wedge, recon)
         for name in ["none", *models]:
-            if name == "none":
-                model = _trace(vol, support=mask, **ASI_TRACE)
-            else:
-                aug = augment(vol, name, progress=False)
-                model = _trace(aug, species_volume=vol, support=mask, **ASI_TRACE, **aug.metadata["augment"]["trace"])
+            model = _traced(vol, name, support=mask, **ASI_TRACE)
             r = compare(model, truth, radius=0.9)
             entry = {"recall": r.recall, "precision": r.precision, "rmsd_pm": r.rmsd_pm}
             for m in models if name == "none" else [name]:
@@ -263,11 +265,7 @@ def distortion(models: list[str], particles: tuple[int, ...] = (7, 6)) -> None:
             ts = simulate_tilt_series(truth, np.linspace(-max_tilt, max_tilt, n), Acquisition(dose=None, seed=k))
             vol = reconstruct_for_network(ts, recon)
             for name in ["none", *models]:
-                if name == "none":
-                    traced = _trace(vol, species)
-                else:
-                    aug = augment(vol, name, progress=False)
-                    traced = _trace(aug, species, species_volume=vol, **aug.metadata["augment"]["trace"])
+                traced = _traced(vol, name, species)
                 r = compare(traced, truth, radius=0.9)
                 d = global_distortion(r, truth)
                 rows.append([k, TEST_SET[k][0], len(truth), f"±{max_tilt:g}°", n, name, r.f1, r.rmsd_pm,
