@@ -277,7 +277,6 @@ def trace(
     """Trace the atoms of a tomogram: positions (Å), species and per-atom scores."""
     import warnings
 
-
     vol = _read_volume(volume, key, voxel_size)
     aet.io.check_writable(out, overwrite)
     mask = None if support is None else aet.io.read(support, kind="volume")
@@ -463,14 +462,13 @@ def compare(
     result = compare_models(found, true, radius)
     console.print(result)
     figures = result.to_dict()
-    if result.n_matched >= 4:
-        try:
-            distortion = global_distortion(result, true)
-        except AetInputError:  # the pairs lie in one plane: no 3D map to fit
-            distortion = None
-        if distortion is not None:
-            console.print("  " + distortion.summary())
-            figures["global_distortion"] = dataclasses.asdict(distortion)
+    try:
+        distortion = global_distortion(result, true)
+    except AetInputError:  # fewer than 4 pairs, or all in one plane: no 3-D map to fit
+        distortion = None
+    if distortion is not None:
+        console.print("  " + distortion.summary())
+        figures["global_distortion"] = dataclasses.asdict(distortion)
     if json_out is not None:
         with atomic_paths(json_out) as (tmp,):
             dump_json(figures, tmp)

@@ -19,7 +19,7 @@ from scipy.linalg import polar
 from scipy.spatial.transform import Rotation
 
 from aet.errors import AetInputError
-from aet.metrics.matching import Comparison
+from aet.metrics.matching import Comparison, _rms
 from aet.model import AtomicModel
 
 
@@ -72,16 +72,12 @@ def global_distortion(comparison: Comparison, truth: AtomicModel | np.ndarray) -
     angle = float(np.linalg.norm(rotvec))
     axis = rotvec / angle if angle > 0 else np.array([0.0, 0.0, 1.0])
     residual = q - x @ coef
-
-    def rms_pm(d: np.ndarray) -> float:
-        return float(np.sqrt(np.mean(np.sum(d**2, axis=1))) * 100.0)
-
     return Distortion(
         rotation_deg=float(np.degrees(angle)),
         rotation_axis=tuple(float(v) for v in axis),
         strain_xyz=tuple(float(v) for v in np.diag(stretch) - 1.0),
         principal_strain=tuple(float(v) for v in np.linalg.eigvalsh(stretch) - 1.0),
-        rmsd_pm=rms_pm(comparison.displacement),
-        residual_rmsd_pm=rms_pm(residual),
+        rmsd_pm=comparison.rmsd_pm,
+        residual_rmsd_pm=_rms(residual),
         n_pairs=len(t),
     )  # fmt: skip
