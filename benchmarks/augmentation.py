@@ -25,6 +25,7 @@ Run: .venv/bin/python benchmarks/augmentation.py [--models unet,unet-transformer
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -36,13 +37,14 @@ from scipy.spatial.transform import Rotation
 
 import aet
 from aet.elements import atomic_number
+from aet.errors import AetSpeciesError
 from aet.metrics import compare, global_distortion, load_asi208_truth
 from aet.model import AtomicModel, Volume
 from aet.nn import weights
 from aet.nn.augment import augment
 from aet.nn.data import reconstruct_for_network
-from aet.pipeline.config import DEFAULTS as PIPELINE_DEFAULTS
 from aet.refine.validate import inside_field_of_view
+from aet.settings.refine import RefineSettings
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
 
@@ -63,7 +65,7 @@ SEED = 20261125
 ACQ = {"max_tilt": 65.0, "projections": 21, "angle_error": 0.3, "dose": 1e4}
 ASI_PUBLISHED = {"8p0e3": (199, 28.9), "1p6e4": (208, 17.3), "1p6e5": (208, 4.2)}
 ASI_TRACE = {"elements": ["Si"], "min_distance": 1.9}
-REFINE = {k: v for k, v in PIPELINE_DEFAULTS["refine"].items() if k != "enabled"}  #: aet run's refine stage
+REFINE = RefineSettings()  #: aet run's refine stage (its defaults)
 
 
 def test_particle(k: int) -> tuple[AtomicModel, aet.model.TiltSeries]:
@@ -87,8 +89,8 @@ def _trace(volume: Volume, elements: list[str], species_volume: Volume | None = 
         warnings.simplefilter("ignore")
         try:
             return aet.trace(volume, elements, species_volume=species_volume, **kw)
-        except aet.AetError as err:
-            if "cannot be separated" not in str(err) or len(elements) < 2:
+        except AetSpeciesError:
+            if len(elements) < 2:
                 raise
             heaviest = max(elements, key=lambda e: int(atomic_number([e])[0]))
             return aet.trace(volume, [heaviest], species_volume=species_volume, **kw)
@@ -102,7 +104,7 @@ def _traced(vol: Volume, name: str, elements: list[str] | None = None, **kw) -> 
     if name == "none":
         return _trace(vol, **kw)
     aug = augment(vol, name, progress=False)
-    return _trace(aug, species_volume=vol, **kw, **aug.metadata["augment"]["trace"])
+    return _trace(aug, species_volume=vol, **kw)  # aet.trace applies the card's recommendation itself
 
 
 def _pool(results: list, distortions: list) -> dict[str, float]:
@@ -152,7 +154,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
             if name in refine:  # as aet run does: its refine settings, atoms outside the field of view dropped
                 inside = traced.subset(inside_field_of_view(traced.positions, ts))
                 try:
-                    refined = aet.refine(inside, ts, progress=False, **REFINE)[0]
+                    refined = aet.refine(inside, ts, REFINE, progress=False)[0]
                 except aet.AetError as err:  # counted and reported; the traced model stands in
                     print(f"particle {k}, {name}: refinement refused: {err}", flush=True)
                     refine_failed.append([k, name, str(err)])
@@ -190,7 +192,8 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
          "alloy species accuracy"],
         rows,
         {"acquisition": ACQ, "reconstruction": recon, "particles": len(TEST_SET), "seed": SEED,
-         "per_particle": per_particle, "pooled": pooled, "refine": REFINE, "refine_failed": refine_failed},
+         "per_particle": per_particle, "pooled": pooled, "refine": dataclasses.asdict(REFINE),
+         "refine_failed": refine_failed},
     )  # fmt: skip
     return {m: {"with": pooled[m], "without": pooled["none"], "test_set": f"{len(TEST_SET)} particles", **ACQ,
                 "single_element": {"with": pooled[f"{m} (single-element particles)"],

@@ -1,4 +1,4 @@
-"""Check that an aet HTML report renders in headless Chromium.
+"""Check that an aet HTML report renders in headless Chromium, its interactive 3-D view included.
 
 Usage: python scripts/check_report.py REPORT.html [--screenshot OUT.png]
 
@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL {args.report}: {len(problems)} problem(s): " + "; ".join(problems))
         return 1
     shot = f", screenshot {args.screenshot}" if args.screenshot else ""
-    print(f"OK {args.report}: renders in headless Chromium, all figures present, no console errors{shot}")
+    print(
+        f"OK {args.report}: renders in headless Chromium, all figures present, the interactive 3-D view drawn, "
+        f"no JavaScript or console errors{shot}"
+    )
     return 0
 
 

@@ -9,8 +9,12 @@ The stages are callable packages, imported on first use: ``aet.reconstruct(tilt_
 import importlib
 from typing import Any
 
-import aet.io  # noqa: F401  (aet.io.read / aet.io.write)
-from aet.errors import AetError
+from aet.threads import passive_waits
+
+passive_waits()  # before anything loads torch's OpenMP runtime: spinning waits are 3–30× slower on a busy machine
+
+import aet.io  # noqa: E402, F401  (aet.io.read / aet.io.write)
+from aet.errors import AetError  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["AetError", "__version__"]

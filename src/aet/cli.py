@@ -13,7 +13,15 @@ from rich.markup import escape
 from rich.table import Table
 
 import aet
-from aet.errors import AetError
+from aet.cli_settings import with_settings
+from aet.errors import AetError, AetPixelSizeWarning
+from aet.model import AtomicModel, TiltSeries
+from aet.settings import names
+from aet.settings.augment import AugmentSettings
+from aet.settings.reconstruct import METHOD_SETTINGS, ReconstructSettings
+from aet.settings.refine import RefineSettings
+from aet.settings.trace import TraceSettings
+from aet.threads import set_threads
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Atomic electron tomography toolkit.")
 console = Console()
@@ -25,6 +33,8 @@ _ANGLES = Annotated[Path | None, typer.Option(help="Angle file (n×3 Euler or n 
 _PIXEL = Annotated[float | None, typer.Option(help="Pixel size, Å (if the file does not hold it).")]
 _KEY = Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")]
 _EULER = Annotated[str | None, typer.Option(help="Euler convention of the angles: zyz or zyx.")]
+_DEVICE = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+_THREADS = Annotated[int | None, typer.Option(help="CPU threads (default: all cores); fewer on a shared machine.")]
 
 
 def _version(value: bool) -> None:
@@ -205,49 +215,39 @@ def simulate(
 
 
 @app.command()
+@with_settings(options=(ReconstructSettings, *METHOD_SETTINGS.values()))
 def reconstruct(
     tilts: Annotated[Path, typer.Argument(help="Tilt series (MRC/TIFF/HDF5/MAT/NPY…) or a bare projection stack.")],
     out: Annotated[Path, typer.Argument(help="Output tomogram (.mrc recommended; any volume format aet writes).")],
-    method: Annotated[str, typer.Option(help="resire, genfire, sirt or wbp.")] = "resire",
+    options: dict[str, Any],
     angles: _ANGLES = None,
     pixel_size: _PIXEL = None,
     euler: _EULER = None,
     key: _KEY = None,
-    iterations: Annotated[int, typer.Option(help="Iterations (resire, sirt, genfire).")] = 100,
-    support: Annotated[str | None, typer.Option(help="Support mask file (same shape as the volume) or 'auto'.")] = None,
-    thickness: Annotated[int | None, typer.Option(help="Voxels along the beam (default: image width).")] = None,
-    positivity: Annotated[bool, typer.Option(help="Clip negative voxels.")] = True,
-    step: Annotated[float | None, typer.Option(help="RESIRE step t (scaled by 1/L; default 1.9).")] = None,
-    momentum: Annotated[bool, typer.Option(help="RESIRE with Nesterov momentum.")] = False,
-    oversampling: Annotated[float, typer.Option(help="GENFIRE oversampling ratio.")] = 3.0,
-    filter: Annotated[str, typer.Option(help="WBP filter: ramp, shepp-logan, cosine, hann.")] = "ramp",  # noqa: A002
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: _DEVICE = "auto",
+    threads: _THREADS = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Reconstruct a tomogram (voxel size = pixel size); the settings and error log go to OUT's JSON sidecar."""
     import time
 
-    from aet.model import TiltSeries
     from aet.reconstruct import reconstruct as run_reconstruction
+    from aet.reconstruct import resolve_settings
 
-    ts = aet.io.read(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler, kind="tiltseries")
-    if not isinstance(ts, TiltSeries):
-        raise aet.AetError(f"{tilts} does not hold a tilt series.")
+    set_threads(threads)
+    ts = aet.io.read_tilt_series(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler)
     aet.io.check_writable(out, overwrite)
-    mask: Any = support
-    if support is not None and support != "auto":
-        mask = aet.io.read(support, kind="volume")
-    options: dict[str, Any] = {
-        "resire": {"iterations": iterations, "step": step, "momentum": momentum},
-        "sirt": {"iterations": iterations},
-        "genfire": {"iterations": iterations, "oversampling": oversampling},
-        "wbp": {"filter": filter},
-    }.get(method.lower(), {})
-    options = {k: v for k, v in options.items() if v is not None}
+    method = options.pop("method")
+    cls = METHOD_SETTINGS[method]
+    given = {k: v for k, v in options.items() if v is not None}
+    common = {k: given.pop(k) for k in list(given) if k in names(ReconstructSettings)}
+    # an option of another method is refused when it was changed from its default, ignored when it was not
+    given = {k: v for k, v in given.items() if k in names(cls) or v != _field_default(k)}
+    common["support"] = options["support"]
+    settings, method_settings = resolve_settings(method, None, None, {**common, **given})
+    mask = None if settings.support in (None, "auto") else aet.io.read_volume(str(settings.support))
     t0 = time.perf_counter()
-    vol = run_reconstruction(
-        ts, method, support=mask, positivity=positivity, thickness=thickness, device=device, **options
-    )
+    vol = run_reconstruction(ts, settings=settings, method_settings=method_settings, support_mask=mask, device=device)
     aet.io.write(vol, out, overwrite=overwrite)
     rec = vol.metadata["reconstruction"]
     last = rec["log"][-1] if rec["log"] else {}
@@ -259,33 +259,47 @@ def reconstruct(
     console.print(f"  wrote {out} (+ {out}.json with the settings and the per-iteration log)")
 
 
+def _field_default(name: str) -> Any:
+    """The default of the method field ``name`` (the first method that has it)."""
+    for cls in METHOD_SETTINGS.values():
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                return f.default
+    return None
+
+
 @app.command()
+@with_settings(options=(TraceSettings,))
 def trace(
-    volume: Annotated[Path, typer.Argument(help="Tomogram (MRC, TIFF, HDF5, MAT, NPY…); voxel size from the file.")],
+    volume: Annotated[Path, typer.Argument(help="Tomogram or network output (MRC, TIFF, HDF5, MAT, NPY…).")],
     out: Annotated[Path, typer.Argument(help="Atomic model to write: .xyz (extended XYZ), .csv, .cif, .pdb, .h5.")],
+    options: dict[str, Any],
     elements: Annotated[str, typer.Option(help="Species present, comma-separated, e.g. Fe,Pt.")] = "Pt",
-    min_distance: Annotated[float, typer.Option(help="Closest allowed pair of atoms, Å (Si: 1.9).")] = 2.0,
-    smooth: Annotated[float, typer.Option(help="Gaussian low-pass before the search, Å (0: none).")] = 0.3,
-    upsample: Annotated[int, typer.Option(help="Upsampling factor before the peak search.")] = 1,
-    threshold: Annotated[float, typer.Option(help="Candidate peaks above this fraction of the top.")] = 0.1,
-    min_height: Annotated[float, typer.Option(help="Reject atoms dimmer than this fraction.")] = 0.25,
-    support: Annotated[Path | None, typer.Option(help="Mask volume: peaks outside it are dropped.")] = None,
-    key: Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")] = None,
+    species_volume: Annotated[Path | None, typer.Option(
+        help="Tomogram whose intensities decide the species (give the reconstruction when tracing a network's "
+        "output, whose peaks all have height ~1).")] = None,
+    key: _KEY = None,
     voxel_size: Annotated[float | None, typer.Option(help="Voxel size, Å (if the file does not hold it).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
-    """Trace the atoms of a tomogram: positions (Å), species and per-atom scores."""
+    """Trace the atoms of a tomogram: positions (Å), species and per-atom scores. A network output is traced with
+    its model card's settings for those left at auto."""
     import warnings
 
-    vol = _read_volume(volume, key, voxel_size)
+    from aet.nn.tracing import trace_output
+
+    vol = aet.io.read_volume(volume, key=key, voxel_size=voxel_size)
+    species = None if species_volume is None else aet.io.read_volume(species_volume, key=key, voxel_size=voxel_size)
     aet.io.check_writable(out, overwrite)
-    mask = None if support is None else aet.io.read(support, kind="volume")
+    settings = TraceSettings(**options)
+    mask = None if settings.support in (None, "auto") else aet.io.read_volume(str(settings.support))
+    names_ = [e for e in elements.split(",") if e.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = aet.trace(
-            vol, elements=[e for e in elements.split(",") if e.strip()], min_distance=min_distance, smooth=smooth,
-            upsample=upsample, threshold=threshold, min_height=min_height, support=mask,
-        )  # fmt: skip
+        if species is None:
+            model = aet.trace(vol, names_, settings, support_mask=mask)
+        else:
+            model = trace_output(vol, species, names_, settings, support_mask=mask)
     for w in caught:
         err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}")
     info = model.metadata["trace"]
@@ -299,36 +313,37 @@ def trace(
 
 
 @app.command()
+@with_settings(options=(AugmentSettings,))
 def augment(
     volume: Annotated[Path, typer.Argument(help="Tomogram (MRC, TIFF, HDF5, MAT, NPY…); voxel size from the file.")],
     out: Annotated[Path, typer.Argument(help="Augmented (atomicity) volume to write, e.g. OUT.mrc.")],
-    model: Annotated[str, typer.Option(help="Shipped model name ('default', 'unet', …) or a .safetensors path.")] = (
-        "default"
-    ),
-    tta: Annotated[int, typer.Option(help="Test-time flips averaged (1–8).")] = 4,
+    options: dict[str, Any],
+    elements: Annotated[str | None, typer.Option(
+        help="Species present, comma-separated (with --model auto: two or more pick unet-alloy).")] = None,
     uncertainty: Annotated[Path | None, typer.Option(help="Also write the per-voxel uncertainty volume here.")] = None,
-    overlap: Annotated[float, typer.Option(help="Overlap of neighbouring windows (0–0.9).")] = 0.25,
-    batch_size: Annotated[int, typer.Option(help="Windows per forward pass (bounds memory).")] = 2,
     key: _KEY = None,
     voxel_size: Annotated[float | None, typer.Option(help="Voxel size, Å (if the file does not hold it).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: _DEVICE = "auto",
+    threads: _THREADS = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Sharpen a missing-wedge tomogram into atomic peaks with a trained network (+ uncertainty)."""
     from aet.nn.augment import augment as run_augment
 
-    vol = _read_volume(volume, key, voxel_size)
+    set_threads(threads)
+    vol = aet.io.read_volume(volume, key=key, voxel_size=voxel_size)
     for path in (out, uncertainty):
         if path is not None:
             aet.io.check_writable(path, overwrite)
-    result, spread = run_augment(vol, model, tta=tta, overlap=overlap, batch_size=batch_size, device=device,
-                                 return_uncertainty=True)  # fmt: skip
+    settings = AugmentSettings(**options)
+    names_ = [e for e in elements.split(",") if e.strip()] if elements else None
+    result, spread = run_augment(vol, settings=settings, elements=names_, device=device, return_uncertainty=True)
     aet.io.write(result, out, overwrite=overwrite)
     info = result.metadata["augment"]
     console.print(f"augmented {vol.shape} with {info['model']} in {info['seconds']:.1f} s; wrote {out}")
     if uncertainty is not None:
         aet.io.write(spread, uncertainty, overwrite=overwrite)
-        console.print(f"  wrote {uncertainty} (standard deviation over {tta} flips)")
+        console.print(f"  wrote {uncertainty} (standard deviation over {settings.tta} flips)")
 
 
 @app.command()
@@ -353,56 +368,36 @@ def train(
     console.print(f"wrote {path} and its model card {path.with_suffix('.json')}")
 
 
-def _read_volume(path: Path, key: str | None, voxel_size: float | None) -> Any:
-    """A Volume from a file (voxel size from the file, or ``voxel_size`` Å), checked to be one."""
-    from aet.model import Volume
-
-    vol = aet.io.read(path, key=key, kind="volume", pixel_size=voxel_size)
-    if not isinstance(vol, Volume):
-        raise aet.AetError(f"{path} does not hold a volume.")
-    return vol
-
-
 def _read_pair(model: Path, tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None,
-               euler: str | None) -> tuple[Any, Any]:  # fmt: skip
+               euler: str | None) -> tuple[AtomicModel, TiltSeries]:  # fmt: skip
     """An atomic model and a tilt series from files, checked to be what they claim."""
-    from aet.model import AtomicModel, TiltSeries
-
-    found = aet.io.read(model, kind="model")
-    ts = aet.io.read(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler, kind="tiltseries")
-    if not isinstance(found, AtomicModel):
-        raise aet.AetError(f"{model} does not hold an atomic model.")
-    if not isinstance(ts, TiltSeries):
-        raise aet.AetError(f"{tilts} does not hold a tilt series.")
+    found = aet.io.read_model(model)
+    ts = aet.io.read_tilt_series(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler)
     return found, ts
 
 
 @app.command()
+@with_settings(options=(RefineSettings,))
 def refine(
     model: Annotated[Path, typer.Argument(help="Traced model (XYZ, CSV, …), positions in Å about the centre.")],
     tilts: _TILTS,
     out: Annotated[Path, typer.Argument(help="Refined model to write (.xyz keeps B, H and the moves).")],
+    options: dict[str, Any],
     angles: _ANGLES = None,
     pixel_size: _PIXEL = None,
     key: _KEY = None,
     euler: _EULER = None,
-    iterations: Annotated[int, typer.Option(help="Outer position iterations.")] = 50,
-    max_move: Annotated[float, typer.Option(help="Cap of each atom's total move, Å.")] = 1.0,
-    per_atom_b: Annotated[bool, typer.Option(help="Fit one B-factor per atom.")] = False,
-    angle_correction: Annotated[bool, typer.Option(help="Fit a small rotation per image.")] = True,
-    image_shifts: Annotated[bool, typer.Option(help="Fit a small shift per image.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: _DEVICE = "auto",
+    threads: _THREADS = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Refine positions, B and H against the measured projections; the report goes to OUT.json."""
     from aet.io.atomic import atomic_paths, dump_json
 
+    set_threads(threads)
     found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler)
     aet.io.check_writable(out, overwrite)
-    refined, report = aet.refine(
-        found, ts, iterations=iterations, max_move=max_move, per_atom_b=per_atom_b,
-        angle_correction=angle_correction, image_shifts=image_shifts, device=device,
-    )  # fmt: skip
+    refined, report = aet.refine(found, ts, RefineSettings(**options), device=device)
     aet.io.write(refined, out, overwrite=overwrite)
     report_path = out.with_name(out.name + ".refine.json")
     with atomic_paths(report_path) as (tmp,):
@@ -490,6 +485,7 @@ def run_pipeline(
     augment: Annotated[bool, typer.Option(help="Run the augmentation network (--no-augment to skip).")] = True,
     force: Annotated[bool, typer.Option(help="Rerun every stage, even those whose inputs did not change.")] = False,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    threads: _THREADS = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars or messages (DIR/log.txt is still written).")] = False,
 ) -> None:
     """Tilt series -> validated atomic model: reconstruct, augment, trace, refine, R-factor, report."""
@@ -502,13 +498,13 @@ def run_pipeline(
                   "angles": str(angles) if angles else None, "angles_key": angles_key, "tilt_axis": tilt_axis,
                   "euler": euler},
         "augment": {"enabled": False if not augment else None},
-        "run": {"device": device},
+        "run": {"device": device, "threads": threads},
     }  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run(tilts, out, config, given, force=force, quiet=quiet)
     for w in caught:
-        if not quiet and not str(w.message).startswith("with a pixel size"):  # that one is already in the log
+        if not quiet and not issubclass(w.category, AetPixelSizeWarning):  # that one is already in the log
             err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}")
     s = result.summary
     if not quiet:

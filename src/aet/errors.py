@@ -15,3 +15,11 @@ class AetFormatError(AetError):
 
 class AetFileNotFoundError(AetError, FileNotFoundError):
     """A named input file does not exist."""
+
+
+class AetSpeciesError(AetInputError):
+    """The elements asked for cannot be told apart in the data (too similar in contrast, or too few atoms)."""
+
+
+class AetPixelSizeWarning(UserWarning):
+    """The pixel size puts neighbouring atoms implausibly few or many pixels apart (wrong unit?)."""

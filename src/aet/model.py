@@ -9,16 +9,20 @@ angles are degrees, and Euler angles are stored with their convention ("zyz" or 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from aet.errors import AetInputError
+
+if TYPE_CHECKING:
+    import ase
 
 EULER_CONVENTIONS = ("zyz", "zyx")
 
 
-def _finite(name: str, arr: np.ndarray) -> None:
+def _finite(name: str, arr: npt.NDArray[Any]) -> None:
     if arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise AetInputError(
@@ -33,7 +37,7 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
-def as_euler_angles(angles: Any) -> np.ndarray:
+def as_euler_angles(angles: Any) -> npt.NDArray[np.float64]:
     """Return angles as an ``[n, 3]`` float64 array of (φ, θ, ψ) in degrees.
 
     A 1-D list of tilt angles θ is expanded to ``(0, θ, 0)`` (single-axis tilt about y).
@@ -72,13 +76,13 @@ class TiltSeries:
         metadata: free-form extra information (kept in a JSON sidecar where a format cannot hold it).
     """
 
-    images: np.ndarray
-    angles: np.ndarray
+    images: npt.NDArray[np.float32]
+    angles: npt.NDArray[np.float64]
     pixel_size: float = 1.0
     euler_convention: str = "zyz"
     tilt_axis: float = 0.0
-    shifts: np.ndarray | None = None
-    dose: np.ndarray | None = None
+    shifts: npt.NDArray[np.float64] | None = None
+    dose: npt.NDArray[np.float64] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,7 +124,7 @@ class TiltSeries:
         return int(self.images.shape[0])
 
     @property
-    def tilt_angles(self) -> np.ndarray:
+    def tilt_angles(self) -> npt.NDArray[np.float64]:
         """θ of each image in degrees."""
         return self.angles[:, 1]
 
@@ -140,7 +144,7 @@ class Volume:
         metadata: free-form extra information.
     """
 
-    data: np.ndarray
+    data: npt.NDArray[np.float32]
     voxel_size: float = 1.0
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -157,11 +161,12 @@ class Volume:
         origin = np.asarray(self.origin, dtype=np.float64).reshape(-1)
         if origin.shape != (3,):
             raise AetInputError(f"origin must be (z, y, x) in Å, got {self.origin!r}.")
-        self.origin = tuple(float(v) for v in origin)
+        self.origin = (float(origin[0]), float(origin[1]), float(origin[2]))
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.data.shape)  # type: ignore[return-value]
+        nz, ny, nx = self.data.shape
+        return (nz, ny, nx)
 
 
 @dataclass
@@ -180,12 +185,12 @@ class AtomicModel:
         metadata: free-form extra information.
     """
 
-    positions: np.ndarray
+    positions: npt.NDArray[np.float64]
     elements: list[str]
-    b_factor: np.ndarray | None = None
-    height: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    b_factor: npt.NDArray[np.float64] | None = None
+    height: npt.NDArray[np.float64] | None = None
+    labels: npt.NDArray[np.int64] | None = None
+    scores: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -236,7 +241,7 @@ class AtomicModel:
         """The atoms selected by a boolean mask or an index array, with their per-atom arrays and metadata."""
         idx = np.flatnonzero(which) if np.asarray(which).dtype == bool else np.asarray(which, dtype=np.int64)
 
-        def pick(arr: np.ndarray | None) -> np.ndarray | None:
+        def pick(arr: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
             return None if arr is None else arr[idx]
 
         return AtomicModel(
@@ -250,28 +255,32 @@ class AtomicModel:
         """Distinct element symbols, in order of first appearance."""
         return list(dict.fromkeys(self.elements))
 
-    def to_ase(self):
+    def to_ase(self) -> ase.Atoms:
         """Return an ``ase.Atoms`` with the per-atom arrays attached."""
         import ase
 
         atoms = ase.Atoms(symbols=self.elements, positions=self.positions)
+        # ase leaves Atoms.set_array unannotated, hence the narrow ignores below.
         for name in ("b_factor", "height", "labels"):
             value = getattr(self, name)
             if value is not None:
-                atoms.set_array(name, value)
+                atoms.set_array(name, value)  # type: ignore[no-untyped-call]
         for key, value in self.scores.items():
-            atoms.set_array(f"score_{key}", value)
+            atoms.set_array(f"score_{key}", value)  # type: ignore[no-untyped-call]
         atoms.info.update({k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float, bool))})
         return atoms
 
     @classmethod
-    def from_ase(cls, atoms) -> AtomicModel:
+    def from_ase(cls, atoms: ase.Atoms) -> AtomicModel:
         """Build a model from an ``ase.Atoms`` (per-atom arrays named as in :meth:`to_ase` are kept)."""
         arrays = atoms.arrays
         scores = {k[len("score_") :]: np.asarray(v) for k, v in arrays.items() if k.startswith("score_")}
+        # ase leaves these two getters unannotated, hence the narrow ignores.
+        positions = np.asarray(atoms.get_positions())  # type: ignore[no-untyped-call]
+        elements: list[str] = list(atoms.get_chemical_symbols())  # type: ignore[no-untyped-call]
         return cls(
-            positions=np.asarray(atoms.get_positions()),
-            elements=list(atoms.get_chemical_symbols()),
+            positions=positions,
+            elements=elements,
             b_factor=arrays.get("b_factor"),
             height=arrays.get("height"),
             labels=arrays.get("labels"),

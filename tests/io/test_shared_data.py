@@ -83,6 +83,49 @@ def test_genfire_workshop(shared_data):
     assert aet.io.read(d / "support_FePt.mat").shape == (110, 110, 110)
 
 
+@pytest.mark.parametrize("area", [1, 2, 3])
+def test_ta_film_projections(shared_data, area):
+    d = shared_data / "ta_film"
+    ts = aet.io.read(
+        d / f"Projections_area{area}.mat",
+        key="Proj_sub",
+        angles=d / "angles.mat",
+        pixel_size=0.3216,
+        euler_convention="zyx",
+    )
+    assert isinstance(ts, TiltSeries)
+    # README: MATLAB 131×61×46 (rows × columns × projections) reads as [n, y, x] = [46, 61, 131].
+    assert ts.images.shape == (46, 61, 131)
+    assert ts.pixel_size == 0.3216 and ts.euler_convention == "zyx"
+    assert np.all(np.isfinite(ts.images)) and ts.images.mean() > 0
+
+
+def test_ta_film_angles_and_alignment(shared_data):
+    d = shared_data / "ta_film"
+    ang = aet.io.read(d / "angles.mat", key="angle")
+    assert ang.shape == (46, 3)
+    # README facts: θ from −63.0 to 55.9°, φ within ±0.2°, ψ within ±0.4° (not a pure single-axis tilt).
+    assert ang[:, 1].min() == pytest.approx(-63.0, abs=0.05) and ang[:, 1].max() == pytest.approx(55.9, abs=0.05)
+    assert np.abs(ang[:, 0]).max() <= 0.2 + 1e-6 and np.abs(ang[:, 2]).max() <= 0.4 + 1e-6
+    assert np.abs(ang[:, 2]).max() > 0
+    cen = aet.io.read(d / "alignPara.mat", key="CropCen")
+    half = aet.io.read(d / "alignPara.mat", key="CropHalf")
+    assert cen.shape == (65, 3) and half.shape == (65, 3)
+    # 1-based crops that stay inside the 401×351×341 full reconstruction.
+    assert np.all(cen - half >= 1) and np.all(cen + half <= np.array([401, 351, 341]))
+
+
+def test_ta_film_published_model(shared_data):
+    d = shared_data / "ta_film"
+    model = aet.io.read(d / "Final_atomic_model_Ta_film.mat", key="model", elements="Ta")
+    assert isinstance(model, AtomicModel)
+    assert len(model) == 8284 and model.positions.shape == (8284, 3)
+    assert set(model.elements) == {"Ta"}
+    # Positions in Å about voxel (201, 176, 171) of the 401×351×341 full volume: inside it.
+    half_extent = np.array([200, 175, 170]) * 0.3216
+    assert np.all(np.abs(model.positions) <= half_extent + 0.3216)
+
+
 def test_every_shared_file_is_covered(shared_data):
     """No file in shared/data escapes the tests above (a new file must get a loading test)."""
     covered = {
@@ -109,6 +152,11 @@ def test_every_shared_file_is_covered(shared_data):
         "projections_FePt_misaligned.mat",
         "angles_mw.mat",
         "support_FePt.mat",
+        "Projections_area1.mat",
+        "Projections_area2.mat",
+        "Projections_area3.mat",
+        "alignPara.mat",
+        "Final_atomic_model_Ta_film.mat",
     }
     for path in shared_data.rglob("*"):
         if path.is_file() and "Dose" not in path.name:

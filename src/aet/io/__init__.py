@@ -2,8 +2,10 @@
 
 ``read(path)`` returns a :class:`~aet.model.TiltSeries`, :class:`~aet.model.Volume`,
 :class:`~aet.model.AtomicModel`, an ``[n, 3]`` angle array (degrees) or an integer atom-type array,
-depending on what the file holds. ``write(obj, path)`` writes atomically (temporary file, then rename)
-and never replaces an existing file unless ``overwrite=True``.
+depending on what the file holds. The typed readers :func:`read_tilt_series`, :func:`read_volume`,
+:func:`read_model` and :func:`read_angles` return exactly one type and raise
+:class:`~aet.errors.AetFormatError` when the file holds something else. ``write(obj, path)`` writes
+atomically (temporary file, then rename) and never replaces an existing file unless ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from aet.errors import AetFileNotFoundError, AetFormatError, AetInputError
 from aet.io import containers, images, structures, text
 from aet.io.atomic import atomic_paths, check_writable, dump_json, read_sidecar, sidecar_path
 from aet.io.records import MAIN_ARRAY, from_record, kind_of, to_record
-from aet.model import AtomicModel, TiltSeries, Volume, as_euler_angles
+from aet.model import EULER_CONVENTIONS, AtomicModel, TiltSeries, Volume, as_euler_angles
 
-__all__ = ["read", "write", "SUFFIXES"]
+__all__ = ["read", "read_angles", "read_model", "read_tilt_series", "read_volume", "write", "SUFFIXES"]
 
 SUFFIXES = {
     ".mrc": "mrc",
@@ -61,7 +64,7 @@ def _format(path: Path) -> str:
 
 
 def read(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     key: str | None = None,
     kind: str | None = None,
@@ -111,7 +114,7 @@ def read(
         if table.shape[1] == 4 and kind != "angles":
             types = table[:, 0] if types is None else types
             return _interpret(table[:, 1:].T, path, "model", None, None, None, elements, types)
-        return _interpret(table, path, kind or "angles", None, None, euler_convention, None, None)
+        return _interpret(table, path, kind or "angles", None, None, euler_convention, elements, types)
 
     # Single-array formats: MRC, TIFF, NPY, with an optional JSON sidecar.
     if fmt == "mrc":
@@ -128,6 +131,154 @@ def read(
     if pixel_size is None:
         pixel_size = spacing
     return _interpret(arr, path, kind, angles, pixel_size, euler_convention, elements, types)
+
+
+# ---------------------------------------------------------------- typed readers
+#: What each kind is called in messages, the typed reader for it, and what a bare array needs to be one.
+_KIND_TEXT = {
+    "tiltseries": ("a tilt series", "read_tilt_series", "a 3-D stack [n, rows, cols] with its angles"),
+    "volume": ("a volume", "read_volume", "a 3-D array [z, y, x]"),
+    "model": ("an atomic model", "read_model", "a 3×N or N×3 list of positions in Å"),
+    "angles": ("angles", "read_angles", "an [n, 3] array of Euler angles or a list of tilts in degrees"),
+}
+
+
+def read_tilt_series(
+    path: str | os.PathLike[str],
+    *,
+    key: str | None = None,
+    angles: Any = None,
+    pixel_size: float | None = None,
+    euler_convention: str | None = None,
+) -> TiltSeries:
+    """Read a :class:`~aet.model.TiltSeries`; a bare projection stack needs ``angles`` (array or path).
+
+    Raises :class:`~aet.errors.AetFormatError` when the file holds something else (a volume, a model, ...).
+    """
+    obj = _read_as(path, "tiltseries", key, angles=angles, pixel_size=pixel_size, euler_convention=euler_convention)
+    if not isinstance(obj, TiltSeries):
+        raise _wrong_kind(Path(path), *_describe(obj), "tiltseries")
+    return obj
+
+
+def read_volume(path: str | os.PathLike[str], *, key: str | None = None, voxel_size: float | None = None) -> Volume:
+    """Read a :class:`~aet.model.Volume` (any 3-D array in the file is taken as ``[z, y, x]``).
+
+    Raises :class:`~aet.errors.AetFormatError` when the file holds something else (a tilt series, a model, ...).
+    """
+    obj = _read_as(path, "volume", key, pixel_size=voxel_size)
+    if not isinstance(obj, Volume):
+        raise _wrong_kind(Path(path), *_describe(obj), "volume")
+    return obj
+
+
+def read_model(
+    path: str | os.PathLike[str],
+    *,
+    key: str | None = None,
+    elements: ElementSpec = None,
+    types: Any = None,
+) -> AtomicModel:
+    """Read an :class:`~aet.model.AtomicModel`; ``elements`` and ``types`` as for :func:`read`.
+
+    Raises :class:`~aet.errors.AetFormatError` when the file holds something else (a volume, a tilt series, ...).
+    """
+    obj = _read_as(path, "model", key, elements=elements, types=types)
+    if not isinstance(obj, AtomicModel):
+        raise _wrong_kind(Path(path), *_describe(obj), "model")
+    return obj
+
+
+def read_angles(
+    path: str | os.PathLike[str], *, key: str | None = None, euler_convention: str | None = None
+) -> npt.NDArray[np.float64]:
+    """Read Euler angles as an ``[n, 3]`` float64 array of (φ, θ, ψ) in degrees (a tilt list becomes (0, θ, 0)).
+
+    A bare array cannot carry its convention: ``euler_convention`` (``"zyz"`` or ``"zyx"``) is only checked
+    here; pass the same value on to the tilt series. Raises :class:`~aet.errors.AetFormatError` when the file
+    holds something else (a volume, a model, ...).
+    """
+    if euler_convention is not None and euler_convention not in EULER_CONVENTIONS:
+        raise AetInputError(f"unknown Euler convention {euler_convention!r}; use one of {EULER_CONVENTIONS}.")
+    obj = _read_as(path, "angles", key, euler_convention=euler_convention)
+    if not (isinstance(obj, np.ndarray) and obj.ndim == 2 and obj.shape[1] == 3 and obj.dtype.kind == "f"):
+        raise _wrong_kind(Path(path), *_describe(obj), "angles")
+    return np.asarray(obj, dtype=np.float64)
+
+
+def _read_as(path: str | os.PathLike[str], kind: str, key: str | None, **options: Any) -> Any:
+    """``read(path, kind=kind)``, with a wrong-kind AetFormatError where the file plainly holds another kind.
+
+    A file whose sidecar names another kind is refused before reading (``kind`` would override the sidecar).
+    When the forced interpretation fails on a bare array whose shape cannot be ``kind`` at all, the error
+    becomes a wrong-kind AetFormatError; any other error (NaN, angle count, ...) is raised unchanged.
+    """
+    p = Path(path)
+    held = read_sidecar(p).get("kind") if p.is_file() else None
+    if held in _KIND_TEXT and held != kind:
+        raise _wrong_kind(p, f"{_KIND_TEXT[held][0]} (so says its sidecar {sidecar_path(p).name})", held, kind)
+    try:
+        return read(p, key=key, kind=kind, **options)
+    except AetInputError as exc:
+        arr = _bare_array(p, key)
+        if arr is None or _could_be(kind, arr):
+            raise
+        raise _wrong_kind(p, f"an array of shape {arr.shape}", None, kind) from exc
+
+
+def _bare_array(path: Path, key: str | None) -> npt.NDArray[Any] | None:
+    """The single unlabelled array a file holds (None for aet records, structures and CSV tables)."""
+    fmt = _format(path)
+    if fmt in ("hdf5", "npz", "mat"):
+        reader = {"hdf5": containers.read_hdf5, "npz": containers.read_npz, "mat": containers.read_mat}[fmt]
+        rec_kind, arrays, _ = reader(path, key)
+        return None if rec_kind is not None else np.asarray(arrays["array"])
+    if fmt == "text":
+        return text.read_table(path)
+    if fmt == "mrc":
+        return images.read_mrc(path)[0]
+    if fmt == "tiff":
+        return images.read_tiff(path)[0]
+    if fmt == "npy":
+        return containers.read_npy(path)
+    return None
+
+
+def _could_be(kind: str, arr: npt.NDArray[Any]) -> bool:
+    """Whether an array's shape fits ``kind`` (so that a failure to read it as one is an input error)."""
+    if kind in ("tiltseries", "volume"):
+        return arr.ndim == 3
+    if kind == "model":
+        return arr.size == 0 or (arr.ndim == 2 and 3 in arr.shape)
+    return arr.ndim <= 1 or (arr.ndim == 2 and (arr.shape[1] in (1, 3) or arr.shape[0] == 3))
+
+
+def _describe(obj: Any) -> tuple[str, str | None]:
+    """A few words on an object :func:`read` returned, for error messages, and its kind (None: no aet kind)."""
+    if isinstance(obj, TiltSeries):
+        n, rows, cols = obj.images.shape
+        return f"a tilt series of {n} images of {rows}×{cols} pixels", "tiltseries"
+    if isinstance(obj, Volume):
+        return "a volume of {}×{}×{} voxels".format(*obj.shape), "volume"
+    if isinstance(obj, AtomicModel):
+        return f"an atomic model of {len(obj)} atoms", "model"
+    if isinstance(obj, np.ndarray):
+        if obj.ndim == 2 and obj.shape[1] == 3:
+            return f"{obj.shape[0]} Euler angles", "angles"
+        if obj.ndim == 1 and obj.dtype.kind in "iu":
+            return f"{obj.shape[0]} integer atom types", None
+        return f"an array of shape {obj.shape}", None
+    return f"a {type(obj).__name__}", None
+
+
+def _wrong_kind(path: Path, holds: str, held: str | None, kind: str) -> AetFormatError:
+    """The one-sentence error for a file that holds ``holds`` (of kind ``held``) where ``kind`` was asked for."""
+    want, _, needs = _KIND_TEXT[kind]
+    if held in _KIND_TEXT:
+        fix = f"read it with aet.io.{_KIND_TEXT[held][1]}(), or give a file that holds {want}"
+    else:
+        fix = f"{want} needs {needs}: name another array with key=... or give another file"
+    return AetFormatError(f"{path} holds {holds}, not {want}; {fix}.")
 
 
 def _interpret(
@@ -221,7 +372,7 @@ def _label_types(model: AtomicModel, elements: ElementSpec) -> AtomicModel:
     return model
 
 
-def write(obj: Any, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write ``obj`` to ``path`` in the format its suffix names; returns the path written.
 
     Formats that cannot hold everything (MRC, TIFF, NPY, CIF, PDB, text angles) get a JSON sidecar

@@ -56,9 +56,10 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if not side.exists():
         return {}
     try:
-        return json.loads(side.read_text())
+        content: dict[str, Any] = json.loads(side.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise AetFormatError(f"the sidecar {side} is not valid JSON ({exc}); fix or delete it.") from exc
+    return content
 
 
 def dump_json(obj: dict[str, Any], path: Path) -> None:

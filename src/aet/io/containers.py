@@ -12,6 +12,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 import scipy.io
 
 from aet.errors import AetFormatError
@@ -75,7 +76,9 @@ def _h5_attr(value: Any) -> Any:
 # ---------------------------------------------------------------- NPZ / NPY
 def write_npz(kind: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any], path: Path) -> None:
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, __aet__=np.array(json.dumps({"kind": kind, "attrs": attrs})), **arrays)
+        # allow_pickle is numpy's default, spelled out so that no array name can be taken for the option.
+        header = np.array(json.dumps({"kind": kind, "attrs": attrs}))
+        np.savez_compressed(fh, allow_pickle=True, __aet__=header, **arrays)
 
 
 def read_npz(path: Path, key: str | None) -> Loaded:
@@ -88,11 +91,12 @@ def read_npz(path: Path, key: str | None) -> Loaded:
         return None, {"array": z[name]}, {}
 
 
-def read_npy(path: Path) -> np.ndarray:
+def read_npy(path: Path) -> npt.NDArray[Any]:
     try:
-        return np.load(path, allow_pickle=False)
+        arr: npt.NDArray[Any] = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise AetFormatError(f"{path} holds Python objects; aet never unpickles files. Save it as numbers.") from exc
+    return arr
 
 
 # ---------------------------------------------------------------- MATLAB

@@ -7,7 +7,7 @@ Extended XYZ keeps every per-atom array; CIF and PDB keep positions and elements
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ase.io
 import numpy as np
@@ -35,7 +35,8 @@ def write_structure(model: AtomicModel, path: Path) -> None:
 def read_structure(path: Path, side: dict[str, Any]) -> AtomicModel:
     fmt = _ASE_FORMAT[path.suffix.lower()]
     try:
-        atoms = ase.io.read(path, format=fmt, index=0)
+        # index=0 selects one frame, so ase returns a single Atoms (its annotation covers lists too).
+        atoms = cast(ase.Atoms, ase.io.read(path, format=fmt, index=0))
     except Exception as exc:  # ase raises many types for malformed files
         raise AetFormatError(f"{path} is not a readable {fmt} file ({exc}).") from exc
     model = AtomicModel.from_ase(atoms)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from aet.errors import AetFormatError
 from aet.model import AtomicModel
@@ -14,7 +16,7 @@ from aet.model import AtomicModel
 CSV_FIXED = ("element", "x", "y", "z", "b_factor", "height", "label")
 
 
-def read_table(path: Path) -> np.ndarray:
+def read_table(path: Path) -> npt.NDArray[np.float64]:
     """Read whitespace- or comma-separated numbers, skipping '#' and '%' comment lines."""
     lines = [ln for ln in path.read_text().splitlines() if ln.strip() and ln.lstrip()[0] not in "#%"]
     try:
@@ -23,13 +25,13 @@ def read_table(path: Path) -> np.ndarray:
         raise AetFormatError(f"{path} is not a table of numbers ({exc}).") from exc
 
 
-def write_angles(angles: np.ndarray, convention: str, path: Path) -> None:
+def write_angles(angles: npt.NDArray[np.float64], convention: str, path: Path) -> None:
     header = f"Euler angles (phi, theta, psi) in degrees, convention {convention}; theta is the tilt"
     np.savetxt(path, angles, fmt="%.6f", header=header)
 
 
 def write_csv(model: AtomicModel, path: Path) -> None:
-    cols: list[tuple[str, np.ndarray | list[str]]] = [("element", model.elements)]
+    cols: list[tuple[str, npt.NDArray[Any] | list[str]]] = [("element", model.elements)]
     cols += [(c, model.positions[:, i]) for i, c in enumerate("xyz")]
     for name, col in (("b_factor", model.b_factor), ("height", model.height), ("label", model.labels)):
         if col is not None:
@@ -51,14 +53,18 @@ def read_csv(path: Path) -> AtomicModel:
     if missing:
         raise AetFormatError(f"{path} lacks the column(s) {sorted(missing)}; an atom CSV needs x, y, z in Å.")
 
-    def col(name: str) -> np.ndarray | None:
-        return np.array([float(r[name]) for r in rows]) if name in rows[0] else None
+    def col(name: str) -> npt.NDArray[np.float64]:
+        return np.array([float(r[name]) for r in rows])
 
+    def optional(name: str) -> npt.NDArray[np.float64] | None:
+        return col(name) if name in rows[0] else None
+
+    labels = optional("label")
     return AtomicModel(
         positions=np.stack([col("x"), col("y"), col("z")], axis=1),
         elements=[r.get("element") or "X" for r in rows],
-        b_factor=col("b_factor"),
-        height=col("height"),
-        labels=col("label"),
+        b_factor=optional("b_factor"),
+        height=optional("height"),
+        labels=None if labels is None else labels.astype(np.int64),
         scores={k[len("score_") :]: col(k) for k in rows[0] if k.startswith("score_")},
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +23,10 @@ from aet.errors import AetInputError
 from aet.model import Volume
 from aet.nn import weights
 from aet.nn.normalise import intensity_scale, resample
+from aet.nn.weights import network_for
 from aet.progress import progress_bar
+from aet.settings import updated
+from aet.settings.augment import AugmentSettings
 
 #: Test-time flips (axes of a [batch, channel, z, y, x] tensor), in the order used when ``tta`` < 8.
 FLIPS: list[tuple[int, ...]] = [
@@ -31,43 +36,41 @@ FLIPS: list[tuple[int, ...]] = [
 
 def augment(
     volume: Volume,
-    model: str = "default",
+    model: str | None = None,
+    settings: AugmentSettings | None = None,
     *,
-    tta: int = 4,
-    overlap: float = 0.25,
-    window: int | None = None,
-    batch_size: int = 2,
+    elements: Sequence[str] | None = None,
     device: str | torch.device | None = "auto",
     progress: bool = True,
     return_uncertainty: bool = False,
+    **options: Any,
 ) -> Volume | tuple[Volume, Volume]:
     """Augment a tomogram with a trained network.
 
     Args:
         volume: the tomogram (any shape; voxel size in Å), reconstructed as the model card says
             (``card["reconstruction"]``, RESIRE for the shipped models).
-        model: ``"default"``, a shipped model name (``aet.nn.weights.shipped_names()``) or a ``.safetensors`` path.
-        tta: number of test-time flips averaged (1 to 8); their spread is the uncertainty (0 when ``tta`` = 1).
-        overlap: fraction of overlap between neighbouring windows (0 to 0.9).
-        window: window edge in network voxels (a multiple of the network stride); default: the card's.
-        batch_size: windows per forward pass (bounds the memory of the network, with ``window``).
+        model: the network (overrides ``settings.model``): ``"auto"``, ``"default"``, a shipped name
+            (``aet.nn.weights.shipped_names()``) or a ``.safetensors`` path.
+        settings: :class:`AugmentSettings` (every default lives there); ``**options`` set single fields by name.
+        elements: the species present; with ``model="auto"`` they choose the network (:func:`network_for`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; blending buffers stay on the CPU, so GPU memory is
             bounded by ``batch_size`` windows whatever the volume size.
         return_uncertainty: also return the per-voxel standard deviation over the flips.
 
     Returns:
         The atomicity volume on the grid of ``volume`` (same shape, voxel size and origin), and optionally the
-        uncertainty volume (same units: fractions of an atom's peak height).
+        uncertainty volume (same units: fractions of an atom's peak height). Its ``metadata["augment"]["trace"]``
+        is the card's tracing recommendation, which :func:`aet.trace` applies.
     """
     if not isinstance(volume, Volume):
         raise AetInputError(f"augment needs a Volume, got {type(volume).__name__}; load one with aet.io.read.")
-    if not 1 <= int(tta) <= len(FLIPS):
-        raise AetInputError(f"tta is the number of test-time flips, 1 to {len(FLIPS)}; got {tta}.")
-    if not 0 <= overlap < 0.95:
-        raise AetInputError(f"overlap is a fraction between 0 and 0.9, got {overlap}.")
+    s = updated(settings or AugmentSettings(), options if model is None else {**options, "model": model})
+    model = network_for(s.model, elements or ())
+    tta, overlap, batch_size = s.tta, s.overlap, s.batch_size
     net, card = weights.load(model)
     stride = int(card["architecture"]["stride"])
-    window = int(window or card["window"])
+    window = int(s.window or card["window"])
     if window % stride:
         raise AetInputError(f"window must be a multiple of the network stride {stride}, got {window}.")
     _check_source(volume, card)
@@ -155,4 +158,4 @@ def predict(
     return mean, std
 
 
-__all__ = ["FLIPS", "augment"]
+__all__ = ["FLIPS", "AugmentSettings", "augment", "network_for"]

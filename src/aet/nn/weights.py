@@ -9,6 +9,7 @@ named in ``weights/default.txt``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,16 @@ def shipped_names() -> list[str]:
     if not SHIPPED.is_dir():
         return []
     return sorted(p.name.removesuffix(".safetensors") for p in SHIPPED.iterdir() if p.name.endswith(".safetensors"))
+
+
+def network_for(model: str, elements: Sequence[str]) -> str:
+    """The network a model setting names; ``"auto"``: ``unet-alloy`` for two or more elements (the default network
+    leaves a light species among heavy ones, e.g. Fe in FePt, too dim to classify), else the default network
+    (which invents fewer atoms in low-contrast single-element data such as asi208). Measured in
+    docs/benchmarks.md."""
+    if model != "auto":
+        return model
+    return "unet-alloy" if len(set(elements)) > 1 else "default"
 
 
 def resolve(name_or_path: str | Path) -> Path:

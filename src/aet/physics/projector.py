@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from aet.errors import AetInputError
 from aet.model import as_euler_angles
 from aet.physics.geometry import beam_frame, is_single_axis
 
-_CACHE: OrderedDict[tuple, Projector] = OrderedDict()
+#: Cache key: volume shape, angle bytes, convention and the remaining options (arrays as bytes).
+_Key = tuple[tuple[int, ...], bytes, str, tuple[tuple[str, bytes | str], ...]]
+_CACHE: OrderedDict[_Key, Projector] = OrderedDict()
 _CACHE_SIZE = 4
 
 
@@ -59,11 +63,11 @@ class Projector:
 
     def __init__(
         self,
-        shape: tuple[int, int, int],
+        shape: tuple[int, ...],
         angles: Any,
         convention: str = "zyz",
         image_shape: tuple[int, int] | None = None,
-        shifts: np.ndarray | None = None,
+        shifts: npt.ArrayLike | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         general_kernel: str = "cubic",
@@ -89,15 +93,14 @@ class Projector:
             and self.image_shape[0] == self.shape[1]
             and (self.shifts is None or np.all(self.shifts[:, 0] == 0))
         )
-        self._matrix: torch.Tensor | None = None
-        self._matrix_t: torch.Tensor | None = None
+        self._operators: tuple[torch.Tensor, torch.Tensor] | None = None  # (A, Aᵀ) of the fast path, built lazily
 
     @property
     def n_images(self) -> int:
         return len(self.angles)
 
     # ------------------------------------------------------------------ single-axis fast path
-    def _slice_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _slice_weights(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """COO triplets (row = image·cols + col, column = z·nx + x, weight) of the 2-D slice operator."""
         nz, _, nx = self.shape
         ncol = self.image_shape[1]
@@ -121,7 +124,7 @@ class Projector:
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def _matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._matrix is None:
+        if self._operators is None:
             r, c, v = self._slice_weights()
             size = (self.n_images * self.image_shape[1], self.shape[0] * self.shape[2])
             with warnings.catch_warnings():  # torch flags sparse CSR as beta; it is exact and tested here
@@ -132,9 +135,10 @@ class Projector:
                     size,
                     check_invariants=False,
                 ).coalesce()
-                self._matrix = coo.to_sparse_csr().to(self.device)
-                self._matrix_t = coo.t().coalesce().to_sparse_csr().to(self.device)
-        return self._matrix, self._matrix_t  # type: ignore[return-value]
+                matrix = coo.to_sparse_csr().to(self.device)
+                matrix_t = coo.t().coalesce().to_sparse_csr().to(self.device)
+            self._operators = (matrix, matrix_t)
+        return self._operators
 
     def _slab(self) -> int:
         """Volume rows (y) per sparse product on the CPU.
@@ -175,11 +179,11 @@ class Projector:
         """Flat detector indices and weights of the interpolation neighbours of every voxel, for image i."""
         nz, ny, nx = self.shape
         nr, nc = self.image_shape
-        kw = {"device": self.device, "dtype": torch.float64}
-        z = torch.arange(nz, **kw) - centre(nz)
-        y = torch.arange(ny, **kw) - centre(ny)
-        x = torch.arange(nx, **kw) - centre(nx)
-        m = torch.as_tensor(self.rt[i], **kw)
+        dev, f64 = self.device, torch.float64
+        z = torch.arange(nz, device=dev, dtype=f64) - centre(nz)
+        y = torch.arange(ny, device=dev, dtype=f64) - centre(ny)
+        x = torch.arange(nx, device=dev, dtype=f64) - centre(nx)
+        m = torch.as_tensor(self.rt[i], device=dev, dtype=f64)
         du, dv = (0.0, 0.0) if self.shifts is None else (self.shifts[i, 1], self.shifts[i, 0])
         u = (m[0, 0] * x)[None, None, :] + (m[0, 1] * y)[None, :, None] + (m[0, 2] * z)[:, None, None]
         v = (m[1, 0] * x)[None, None, :] + (m[1, 1] * y)[None, :, None] + (m[1, 2] * z)[:, None, None]
@@ -226,12 +230,12 @@ class Projector:
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Project ``[z, y, x]`` -> ``[n, rows, cols]`` (sums over voxels; differentiable)."""
         vol = self._check(torch.as_tensor(volume), self.shape, "the volume")
-        return _Apply.apply(vol, self, False)
+        return _apply(vol, self, False)
 
     def adjoint(self, images: torch.Tensor) -> torch.Tensor:
         """Exact adjoint (back-projection) ``[n, rows, cols]`` -> ``[z, y, x]`` (differentiable)."""
         img = self._check(torch.as_tensor(images), (self.n_images, *self.image_shape), "the images")
-        return _Apply.apply(img, self, True)
+        return _apply(img, self, True)
 
     def _raw_forward(self, vol: torch.Tensor) -> torch.Tensor:
         return self._forward_single(vol) if self.single_axis else self._forward_general(vol)
@@ -259,24 +263,29 @@ class _Apply(torch.autograd.Function):
     """P (``adjoint=False``) or Pᵀ (``adjoint=True``); the gradient of one is the other."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, proj: Projector, adjoint: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, proj: Projector, adjoint: bool) -> torch.Tensor:
         ctx.proj, ctx.adjoint = proj, adjoint
         return proj._raw_adjoint(x) if adjoint else proj._raw_forward(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         grad = grad.contiguous()
-        return (ctx.proj._raw_forward(grad) if ctx.adjoint else ctx.proj._raw_adjoint(grad)), None, None
+        proj: Projector = ctx.proj
+        return (proj._raw_forward(grad) if ctx.adjoint else proj._raw_adjoint(grad)), None, None
 
 
-def get_projector(shape: tuple[int, int, int], angles: Any, convention: str = "zyz", **options: Any) -> Projector:
+#: ``_Apply.apply`` with its signature spelled out (torch declares ``Function.apply(*args, **kwargs)`` untyped).
+_apply: Callable[[torch.Tensor, Projector, bool], torch.Tensor] = _Apply.apply
+
+
+def get_projector(shape: tuple[int, ...], angles: Any, convention: str = "zyz", **options: Any) -> Projector:
     """A cached :class:`Projector` (building the sparse operator is the costly part).
 
     ``options`` are the remaining :class:`Projector` arguments (image_shape, shifts, device, dtype,
     general_kernel); arrays among them are keyed by their bytes.
     """
     a = as_euler_angles(angles)
-    key = (
+    key: _Key = (
         tuple(shape),
         a.tobytes(),
         convention,

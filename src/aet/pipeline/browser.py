@@ -1,9 +1,11 @@
-"""Check that an HTML report renders in headless Chromium: a non-blank screenshot, every figure, no console errors."""
+"""Check that an HTML report renders in headless Chromium: a non-blank screenshot, every figure, the interactive 3-D
+view drawn, no console errors."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
 import io
 import re
 import shutil
@@ -17,10 +19,16 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIMEOUT_S = 120
 #: Pixel standard deviation (pixels scaled to [0, 1]) below which a screenshot counts as blank.
 BLANK_STD = 0.01
+#: Virtual time (ms) Chromium gives the page's scripts before it takes the screenshot or dumps the DOM.
+VIRTUAL_TIME_BUDGET_MS = 5000
 
 _IMG_RE = re.compile(r"<img\b[^>]*\bsrc=\"data:image/png;base64,([A-Za-z0-9+/=\s]*)\"[^>]*>", re.IGNORECASE)
 _FIGURE_RE = re.compile(r"<figure\b", re.IGNORECASE)
 _ANY_IMG_RE = re.compile(r"<img\b", re.IGNORECASE)
+_SCRIPT_SRC_RE = re.compile(r"<script\b[^>]*\bsrc\s*=", re.IGNORECASE)
+_VIEWER_RE = re.compile(r"<canvas\b[^>]*\bid=\"aet-viewer\"", re.IGNORECASE)
+_READY_RE = re.compile(r"<body\b[^>]*\bdata-viewer=\"ready\"", re.IGNORECASE)
+_ERRORS_RE = re.compile(r"<pre\b[^>]*\bid=\"aet-errors\"[^>]*>(.*?)</pre>", re.IGNORECASE | re.DOTALL)
 
 
 class ChromiumNotFoundError(RuntimeError):
@@ -39,10 +47,13 @@ def find_chromium() -> str | None:
 def check_report(path: Path, screenshot: Path | None = None) -> list[str]:
     """Render ``path`` in headless Chromium and return the problems found (an empty list when it is fine).
 
-    Checks: the page is self-contained (no ``http(s)://`` references, every ``<img>`` an embedded PNG); a
-    screenshot (written to ``screenshot`` when given, else to a temporary file) exists and is not blank; the
-    browser logs no uncaught exception and no console message; the rendered DOM holds at least one embedded PNG
-    per ``<figure>`` of the file; and every embedded image decodes as a PNG.
+    Checks: the page is self-contained (no ``http(s)://`` references, no ``<script src>``, every ``<img>`` an
+    embedded PNG) and carries the interactive 3-D view (``<canvas id="aet-viewer">``); a screenshot (written to
+    ``screenshot`` when given, else to a temporary file) exists and is not blank; after the scripts have run
+    (:data:`VIRTUAL_TIME_BUDGET_MS` of virtual time) the rendered DOM says the viewer has drawn
+    (``<body data-viewer="ready">``) and ``<pre id="aet-errors">``, where the page records uncaught errors, is
+    empty; the browser logs no uncaught exception and no console message; the rendered DOM holds at least one
+    embedded PNG per ``<figure>`` of the file; and every embedded image decodes as a PNG.
 
     Raises:
         ChromiumNotFoundError: when no Chromium binary is found.
@@ -68,6 +79,11 @@ def check_report(path: Path, screenshot: Path | None = None) -> list[str]:
     n_other = len(_ANY_IMG_RE.findall(source)) - n_images
     if n_other:
         problems.append(f"{n_other} <img> element(s) are not embedded PNGs (data:image/png;base64)")
+    if _SCRIPT_SRC_RE.search(source):
+        problems.append("the report loads a script from a file (<script src>; it must be self-contained)")
+    has_viewer = bool(_VIEWER_RE.search(source))
+    if not has_viewer:
+        problems.append('the report has no interactive 3-D view (<canvas id="aet-viewer">)')
 
     url = path.as_uri()
     with tempfile.TemporaryDirectory(prefix="aet-chromium-") as tmpdir:
@@ -75,7 +91,8 @@ def check_report(path: Path, screenshot: Path | None = None) -> list[str]:
         shot.parent.mkdir(parents=True, exist_ok=True)
         shot.unlink(missing_ok=True)
         profile = Path(tmpdir) / "profile"
-        base = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}"]
+        base = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
+                f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}"]  # fmt: skip
 
         result = _run(base + ["--hide-scrollbars", f"--screenshot={shot}", "--window-size=1400,3000", url])
         if isinstance(result, str):
@@ -88,6 +105,8 @@ def check_report(path: Path, screenshot: Path | None = None) -> list[str]:
             return problems
         problems += _console_errors(result.stderr)
         dom = result.stdout
+        if has_viewer:
+            problems += _viewer_problems(dom)
         dom_images = _IMG_RE.findall(dom)
         if len(dom_images) < n_figures:
             problems.append(f"the rendered DOM has {len(dom_images)} embedded PNG images for {n_figures} figures")
@@ -132,11 +151,26 @@ def _check_screenshot(shot: Path) -> list[str]:
     return []
 
 
+def _viewer_problems(dom: str) -> list[str]:
+    """What the rendered DOM says is wrong with the interactive 3-D view (an empty list when it drew cleanly)."""
+    problems = []
+    if not _READY_RE.search(dom):
+        problems.append('the interactive 3-D view did not report ready (no <body data-viewer="ready">)')
+    errors = _ERRORS_RE.search(dom)
+    if errors is None:
+        problems.append('the rendered DOM has no <pre id="aet-errors">')
+    elif errors.group(1).strip():
+        text = " | ".join(html.unescape(errors.group(1)).strip().splitlines())
+        problems.append(f"the page recorded JavaScript errors: {text[:500]}")
+    return problems
+
+
 def _console_errors(stderr: str) -> list[str]:
     """Lines of Chromium's log that report an uncaught exception or any console message.
 
-    Chromium logs every ``console.*`` call as ``INFO:CONSOLE`` whatever its level, so the level cannot be told
-    from the log; a report carries no JavaScript, so any console message at all is treated as an error.
+    Chromium logs every ``console.*`` call as ``INFO:CONSOLE`` whatever its level (``console.error`` and
+    ``console.log`` alike, and uncaught exceptions as ``"Uncaught ..."``), so the level cannot be told from the
+    log. The report's scripts never write to the console, so any console message at all is treated as an error.
     """
     bad = []
     for line in stderr.splitlines():

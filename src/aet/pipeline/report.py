@@ -1,7 +1,15 @@
 """A self-contained, offline HTML report of an ``aet run``: key figures, slices, model, R1 and projections.
 
-Every figure is a matplotlib PNG embedded as a base64 ``data:`` URI, so the file opens anywhere (no JavaScript,
-no network, no external files). Figures are drawn on the Agg canvas without touching pyplot's global state.
+The first screen is what a microscopist reads at a glance: the key figures as cards (with units, and the goals of
+the pipeline where there are any), the central slices and an interactive 3-D view of the atoms. Below come R1 per
+projection and the projections; the whole run summary (``summary.json``) is folded away at the end.
+
+Figures are matplotlib PNGs embedded as base64 ``data:`` URIs, drawn on the Agg canvas without touching pyplot's
+global state. The 3-D view is a small hand-written viewer (inline JavaScript drawing on a ``<canvas>``, no library,
+no network) fed by the atom positions embedded as JSON; a static matplotlib picture of the model stands in for it
+until it has drawn, and stays when JavaScript is off. The viewer never writes to the console: it marks
+``<body data-viewer="ready">`` once it has drawn and an error hook writes any uncaught error into
+``<pre id="aet-errors">``, which is what :func:`aet.pipeline.browser.check_report` reads.
 """
 
 from __future__ import annotations
@@ -26,29 +34,344 @@ from aet.model import AtomicModel, TiltSeries, Volume
 SLICE_HALF_WIDTH_A = 1.0
 #: Resolution of the embedded PNGs.
 DPI = 90
-#: At most this many atoms per panel are drawn in the 3-D view (a random subset beyond that; counts stay exact).
+#: At most this many atoms per model are drawn in the 3-D views (a random subset beyond that; counts stay exact).
 MAX_3D_POINTS = 20000
+#: Goals of the pipeline issue, shown on the key-figure cards (docs/benchmarks.md, "Pipeline").
+RECALL_GOAL = 0.98
+RMSD_GOAL_PM = 20.0
+TIME_GOAL_S = 300.0
+#: Atoms are drawn in the interactive view as spheres of this fraction of their covalent radius.
+ATOM_RADIUS_FRACTION = 0.6
+#: Positions in the embedded JSON are integers in units of this many Å.
+POSITION_QUANTUM_A = 0.01
 
 _NESTED_SECTIONS = (
     ("atoms", "Atoms per species", ""),
     ("r1", "R-factors (R1)", ""),
+    ("refinement", "R1 before and after refinement", ""),
+    ("tilt_series", "Tilt series", ""),
     ("timings_s", "Timings", " s"),
-    ("versions", "Versions", ""),
     ("comparison", "Comparison with the ground truth", ""),
+    ("comparison_traced", "Comparison with the ground truth, traced model before refinement", ""),
+    ("versions", "Versions", ""),
 )
 
 _CSS = """
-body { font-family: sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; }
-h1 { margin-bottom: 0.2em; }
-h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 0.8em 1.5em 2em;
+  max-width: 1400px; color: #222; }
+header h1 { margin: 0; font-size: 1.5em; }
+header p.meta { margin: 0.15em 0 0.7em; color: #555; font-size: 0.9em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; font-size: 1.25em; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 0.6em; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.45em 0.7em; background: #fafafa; }
+.card .label { font-size: 0.8em; color: #555; }
+.card .value { font-size: 1.45em; font-weight: 600; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.card .sub { font-size: 0.8em; color: #444; }
+.met { color: #1a7f37; font-weight: 600; }
+.missed { color: #b42318; font-weight: 600; }
+.dot { display: inline-block; width: 0.7em; height: 0.7em; border-radius: 50%; margin-right: 0.25em;
+  vertical-align: baseline; }
+.overview { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1.2em; align-items: start;
+  margin-top: 0.9em; }
+@media (max-width: 1000px) { .overview { grid-template-columns: minmax(0, 1fr); } }
+.overview figure { margin: 0; }
 table { border-collapse: collapse; margin: 0.5em 1.5em 0.8em 0; display: inline-table; vertical-align: top; }
 caption { font-weight: bold; text-align: left; padding-bottom: 0.3em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: 0.92em; color: #444; margin-top: 0.3em; }
+figcaption { font-size: 0.88em; color: #444; margin-top: 0.3em; }
 p.note { color: #8a5a00; }
+.viewer .controls { display: flex; gap: 0.6em; align-items: center; flex-wrap: wrap; font-size: 0.88em;
+  margin-bottom: 0.3em; }
+.viewer .hint { color: #666; }
+.viewer canvas { display: block; width: 100%; height: min(500px, 75vh); border: 1px solid #ddd; border-radius: 4px;
+  background: #fff; cursor: grab; touch-action: none; }
+.viewer canvas:active { cursor: grabbing; }
+.viewer ul.legend { list-style: none; padding: 0; margin: 0.35em 0 0; display: flex; flex-wrap: wrap;
+  gap: 0.3em 1em; font-size: 0.9em; }
+pre#aet-errors { color: #b42318; background: #fff4f2; border: 1px solid #f3b8ae; padding: 0.5em;
+  white-space: pre-wrap; }
+details { margin-top: 2em; border-top: 1px solid #ccc; padding-top: 0.6em; }
+details > summary { cursor: pointer; font-weight: 600; font-size: 1.1em; }
+"""
+
+# Records uncaught errors (including a viewer that fails to parse) in <pre id="aet-errors">, where the page shows
+# them and the headless check reads them. It returns nothing, so the browser still reports the error as usual.
+_ERROR_HOOK_JS = """
+(function () {
+  "use strict";
+  function record(text) {
+    var out = document.getElementById("aet-errors");
+    if (!out) { return; }
+    if (!out.textContent) { out.textContent = "The interactive 3-D view failed:\\n"; }
+    out.textContent += text + "\\n";
+    out.hidden = false;
+  }
+  window.addEventListener("error", function (event) {
+    record("error: " + (event.message || "unknown error") + (event.lineno ? " (line " + event.lineno + ")" : ""));
+  });
+  window.addEventListener("unhandledrejection", function (event) {
+    record("unhandled rejection: " + String(event.reason));
+  });
+}());
+"""
+
+# The 3-D viewer: orthographic projection, depth-sorted shaded spheres (pre-rendered sprites per species and depth
+# level), drag to rotate, wheel or +/- to zoom, arrow keys to rotate, Reset / double click / 0 to reset. It calls
+# no console method: the headless check treats every console message as an error.
+_VIEWER_JS = """
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("aet-atoms").textContent);
+  var panel = document.getElementById("aet-viewer-panel");
+  var canvas = document.getElementById("aet-viewer");
+  var legend = document.getElementById("aet-legend");
+  var note = document.getElementById("aet-viewer-note");
+  var choice = document.getElementById("aet-dataset");
+  var resetButton = document.getElementById("aet-reset");
+  var fallback = document.getElementById("aet-model-static");
+  var SHADES = 10;
+  var BACKGROUND = "#ffffff";
+  var ANGSTROM = "\\u00c5";
+
+  function matmul(a, b) {
+    var out = [];
+    for (var i = 0; i < 3; i++) {
+      for (var j = 0; j < 3; j++) {
+        out.push(a[3 * i] * b[j] + a[3 * i + 1] * b[3 + j] + a[3 * i + 2] * b[6 + j]);
+      }
+    }
+    return out;
+  }
+  function rotX(t) { var c = Math.cos(t), s = Math.sin(t); return [1, 0, 0, 0, c, -s, 0, s, c]; }
+  function rotY(t) { var c = Math.cos(t), s = Math.sin(t); return [c, 0, s, 0, 1, 0, -s, 0, c]; }
+  function initialRotation() { return matmul(rotX(0.45), rotY(-0.6)); }
+
+  function hexToRgb(hex) {
+    var v = parseInt(hex.slice(1), 16);
+    return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+  }
+  function mix(rgb, target, f) {
+    return [0, 1, 2].map(function (k) { return Math.round(rgb[k] + (target[k] - rgb[k]) * f); });
+  }
+  function css(rgb) { return "rgb(" + rgb[0] + "," + rgb[1] + "," + rgb[2] + ")"; }
+
+  var colours = data.colours.map(hexToRgb);
+  var sets = data.datasets.map(function (d) {
+    var n = d.s.length, xyz = new Float32Array(3 * n);
+    for (var i = 0; i < 3 * n; i++) { xyz[i] = d.xyz[i] * data.quantum; }
+    return { name: d.name, total: d.n, counts: d.counts, n: n, xyz: xyz, s: Uint16Array.from(d.s),
+      sx: new Float32Array(n), sy: new Float32Array(n), sz: new Float32Array(n), order: new Uint32Array(n) };
+  });
+  var state = { rot: initialRotation(), zoom: 1, set: 0 };
+  var ctx = canvas.getContext("2d");
+  if (!ctx) { throw new Error("this browser gives no 2-D canvas context"); }
+  var dpr = 1, sprites = {}, spriteScale = -1, pending = false;
+
+  function sprite(species, shade, radius) {
+    var key = species + ":" + shade;
+    if (sprites[key]) { return sprites[key]; }
+    var size = Math.ceil(2 * radius + 2), c = size / 2;
+    var img = document.createElement("canvas");
+    img.width = size;
+    img.height = size;
+    var g = img.getContext("2d");
+    var depth = 0.55 * (1 - shade / (SHADES - 1));
+    var base = mix(colours[species], [255, 255, 255], depth);
+    var grad = g.createRadialGradient(c - 0.35 * radius, c - 0.35 * radius, 0.1 * radius, c, c, radius);
+    grad.addColorStop(0, css(mix(base, [255, 255, 255], 0.65)));
+    grad.addColorStop(0.45, css(base));
+    grad.addColorStop(1, css(mix(base, [0, 0, 0], 0.45 * (1 - depth))));
+    g.fillStyle = grad;
+    g.beginPath();
+    g.arc(c, c, radius, 0, 2 * Math.PI);
+    g.fill();
+    sprites[key] = img;
+    return img;
+  }
+
+  function niceLength(maxLength) {
+    var p = Math.pow(10, Math.floor(Math.log10(maxLength))), best = p;
+    [1, 2, 5, 10].forEach(function (m) { if (m * p <= maxLength) { best = m * p; } });
+    return best;
+  }
+
+  function draw() {
+    var w = canvas.width, h = canvas.height, set = sets[state.set], r = state.rot;
+    var scale = state.zoom * 0.5 * Math.min(w, h) / data.span;
+    if (scale !== spriteScale) { sprites = {}; spriteScale = scale; }
+    ctx.fillStyle = BACKGROUND;
+    ctx.fillRect(0, 0, w, h);
+    var n = set.n, xyz = set.xyz;
+    for (var i = 0; i < n; i++) {
+      var x = xyz[3 * i], y = xyz[3 * i + 1], z = xyz[3 * i + 2];
+      set.sx[i] = w / 2 + scale * (r[0] * x + r[1] * y + r[2] * z);
+      set.sy[i] = h / 2 - scale * (r[3] * x + r[4] * y + r[5] * z);
+      set.sz[i] = r[6] * x + r[7] * y + r[8] * z;
+      set.order[i] = i;
+    }
+    var depth = set.sz;
+    set.order.sort(function (a, b) { return depth[a] - depth[b]; });
+    for (var k = 0; k < n; k++) {
+      var j = set.order[k], sp = set.s[j];
+      var radius = Math.max(1.5, data.radii[sp] * scale);
+      var shade = Math.round((depth[j] / data.span + 1) / 2 * (SHADES - 1));
+      shade = Math.min(SHADES - 1, Math.max(0, shade));
+      ctx.drawImage(sprite(sp, shade, radius), set.sx[j] - radius - 1, set.sy[j] - radius - 1);
+    }
+    if (n === 0) {
+      ctx.fillStyle = "#666";
+      ctx.font = Math.round(14 * dpr) + "px sans-serif";
+      ctx.textAlign = "center";
+      ctx.fillText("no atoms", w / 2, h / 2);
+    }
+    drawAxes(r);
+    drawScaleBar(scale, w, h);
+  }
+
+  function drawAxes(r) {
+    var ox = 34 * dpr, oy = canvas.height - 34 * dpr, len = 24 * dpr;
+    ctx.lineWidth = 1.5 * dpr;
+    ctx.font = Math.round(12 * dpr) + "px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ["x", "y", "z"].forEach(function (name, k) {
+      var dx = r[k], dy = -r[3 + k];
+      ctx.strokeStyle = "#555";
+      ctx.fillStyle = "#333";
+      ctx.beginPath();
+      ctx.moveTo(ox, oy);
+      ctx.lineTo(ox + len * dx, oy + len * dy);
+      ctx.stroke();
+      ctx.fillText(name, ox + (len + 9 * dpr) * dx, oy + (len + 9 * dpr) * dy);
+    });
+  }
+
+  function drawScaleBar(scale, w, h) {
+    var length = niceLength(0.2 * w / scale), px = length * scale;
+    var x1 = w - 16 * dpr, x0 = x1 - px, y = h - 18 * dpr;
+    ctx.strokeStyle = "#333";
+    ctx.fillStyle = "#333";
+    ctx.lineWidth = 2 * dpr;
+    ctx.beginPath();
+    ctx.moveTo(x0, y);
+    ctx.lineTo(x1, y);
+    ctx.stroke();
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    ctx.font = Math.round(12 * dpr) + "px sans-serif";
+    ctx.fillText(String(length) + " " + ANGSTROM, (x0 + x1) / 2, y - 4 * dpr);
+  }
+
+  function schedule() {
+    if (pending) { return; }
+    pending = true;
+    window.requestAnimationFrame(function () { pending = false; draw(); });
+  }
+
+  function resize() {
+    var box = canvas.getBoundingClientRect();
+    dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(box.width * dpr));
+    canvas.height = Math.max(1, Math.round(box.height * dpr));
+    spriteScale = -1;
+  }
+
+  function showLegend() {
+    var set = sets[state.set];
+    while (legend.firstChild) { legend.removeChild(legend.firstChild); }
+    data.species.forEach(function (name, k) {
+      if (!(name in set.counts)) { return; }
+      var item = document.createElement("li");
+      var dot = document.createElement("span");
+      dot.className = "dot";
+      dot.style.background = data.colours[k];
+      item.appendChild(dot);
+      item.appendChild(document.createTextNode(name + " " + set.counts[name]));
+      legend.appendChild(item);
+    });
+    note.textContent = set.n < set.total
+      ? set.name + ": a random " + set.n + " of " + set.total + " atoms drawn"
+      : set.name + ": " + set.total + " atoms";
+  }
+
+  function reset() {
+    state.rot = initialRotation();
+    state.zoom = 1;
+    schedule();
+  }
+
+  var dragging = null;
+  canvas.addEventListener("pointerdown", function (event) {
+    dragging = { x: event.clientX, y: event.clientY };
+    try {
+      canvas.setPointerCapture(event.pointerId);
+    } catch (error) {
+      // keep rotating without capture: the drag just ends when the pointer leaves the canvas
+    }
+  });
+  canvas.addEventListener("pointermove", function (event) {
+    if (!dragging) { return; }
+    var dx = event.clientX - dragging.x, dy = event.clientY - dragging.y;
+    dragging = { x: event.clientX, y: event.clientY };
+    state.rot = matmul(matmul(rotY(0.01 * dx), rotX(0.01 * dy)), state.rot);
+    schedule();
+  });
+  function stop() { dragging = null; }
+  canvas.addEventListener("pointerup", stop);
+  canvas.addEventListener("pointercancel", stop);
+  canvas.addEventListener("pointerleave", function (event) {
+    if (!canvas.hasPointerCapture || !canvas.hasPointerCapture(event.pointerId)) { stop(); }
+  });
+  canvas.addEventListener("wheel", function (event) {
+    event.preventDefault();
+    state.zoom = Math.min(50, Math.max(0.1, state.zoom * Math.exp(-0.0015 * event.deltaY)));
+    schedule();
+  }, { passive: false });
+  canvas.addEventListener("dblclick", reset);
+  canvas.addEventListener("keydown", function (event) {
+    var step = 0.087, turns = { ArrowLeft: rotY(-step), ArrowRight: rotY(step), ArrowUp: rotX(-step),
+      ArrowDown: rotX(step) };
+    if (turns[event.key]) {
+      state.rot = matmul(turns[event.key], state.rot);
+    } else if (event.key === "+" || event.key === "=") {
+      state.zoom = Math.min(50, state.zoom * 1.2);
+    } else if (event.key === "-") {
+      state.zoom = Math.max(0.1, state.zoom / 1.2);
+    } else if (event.key === "0") {
+      reset();
+      return;
+    } else {
+      return;
+    }
+    event.preventDefault();
+    schedule();
+  });
+  resetButton.addEventListener("click", reset);
+  if (choice) {
+    choice.addEventListener("change", function () {
+      state.set = Number(choice.value);
+      showLegend();
+      schedule();
+    });
+  }
+  window.addEventListener("resize", function () { resize(); schedule(); });
+
+  panel.hidden = false;
+  try {
+    resize();
+    showLegend();
+    draw();
+  } catch (error) {
+    panel.hidden = true;
+    throw error;
+  }
+  if (fallback) { fallback.hidden = true; }
+  canvas.setAttribute("data-ready", "true");
+  document.body.setAttribute("data-viewer", "ready");
+}());
 """
 
 
@@ -67,8 +390,9 @@ def write_report(
 
     Args:
         path: the output file, conventionally ``report.html``.
-        summary: the run summary (JSON-able, possibly nested: ``atoms``, ``r1``, ``timings_s``, ``versions``,
-            ``comparison``).
+        summary: the run summary (JSON-able, possibly nested: ``atoms``, ``r1``, ``refinement``, ``tilt_series``,
+            ``timings_s``, ``versions``, ``comparison``, ...); the key figures are read from it and all of it is
+            listed, folded away, at the end.
         tomogram: the reconstruction.
         augmented: the network-augmented tomogram, or ``None``.
         model: the traced (refined) atomic model, positions (x, y, z) in Å.
@@ -78,21 +402,37 @@ def write_report(
         truth: the ground-truth model, when known.
     """
     path = Path(path)
+    summary = summary if isinstance(summary, dict) else {}
     colours = _species_colours(model, truth)
     body: list[str] = [
+        "<header>",
         "<h1>aet report</h1>",
-        f"<p>Written {html.escape(datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC'))}.</p>",
-        "<h2>Key figures</h2>",
-        _summary_html(summary),
-        "<h2>Central slices</h2>",
+        f'<p class="meta">{_meta_line(summary)}</p>',
+        "</header>",
+        _key_figures(summary, model, tilt_series, colours),
+        '<div class="overview">',
+        "<section>",
         _slices_section(tomogram, augmented, model, colours),
-        "<h2>Atomic model</h2>",
+        "</section>",
+        "<section>",
         _model_section(model, truth, colours),
+        "</section>",
+        "</div>",
     ]
+    if truth is not None:
+        body += ["<h2>Traced model and ground truth</h2>", _counts_table(model, truth)]
     if r1_per_projection is not None:
         body += ["<h2>R1 per projection</h2>", _r1_section(tilt_series, r1_per_projection)]
     if calculated is not None:
         body += ["<h2>Measured and calculated projections</h2>", _projection_section(tilt_series, calculated)]
+    body += [
+        "<details>",
+        "<summary>All figures (summary.json)</summary>",
+        _summary_html(summary),
+        "</details>",
+        f'<script type="application/json" id="aet-atoms">{_script_json(_viewer_data(model, truth, colours))}</script>',
+        f'<script id="aet-viewer-js">{_VIEWER_JS}</script>',
+    ]
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -102,6 +442,7 @@ def write_report(
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             "<title>aet report</title>",
             f"<style>{_CSS}</style>",
+            f'<script id="aet-error-hook">{_ERROR_HOOK_JS}</script>',
             "</head>",
             "<body>",
             *body,
@@ -121,6 +462,12 @@ def write_report(
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _script_json(data: Any) -> str:
+    """``data`` as JSON that is safe inside a ``<script>`` element: ``<``, ``>`` and ``&`` become ``\\u00XX``."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _format_value(value: Any, unit: str = "") -> str:
@@ -164,7 +511,6 @@ def _table(title: str, rows: list[tuple[Any, Any]], unit: str = "") -> str:
 
 def _summary_html(summary: dict) -> str:
     """Top-level scalars in one table; each known nested dict (then any other one) in its own table."""
-    summary = summary or {}
     parts = []
     scalars = [(k, v) for k, v in summary.items() if _is_scalar(v)]
     if scalars:
@@ -187,21 +533,125 @@ def _summary_html(summary: dict) -> str:
     return "<div>" + "\n".join(parts) + "</div>"
 
 
-def _figure_html(fig: Figure, alt: str, caption: str) -> str:
-    """Render ``fig`` to an embedded PNG inside a ``<figure>`` with ``alt`` text and a caption."""
+def _png(fig: Figure, alt: str, attrs: str = "") -> str:
+    """Render ``fig`` to an ``<img>`` holding an embedded PNG, with ``alt`` text and extra ``attrs``."""
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     fig.clear()
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
-        f"<figcaption>{_esc(caption)}</figcaption></figure>"
-    )
+    return f'<img{attrs} src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+
+
+def _figure_html(fig: Figure, alt: str, caption: str) -> str:
+    """Render ``fig`` to an embedded PNG inside a ``<figure>`` with ``alt`` text and a caption."""
+    return f"<figure>{_png(fig, alt)}<figcaption>{_esc(caption)}</figcaption></figure>"
 
 
 def _note(text: str) -> str:
     return f'<p class="note">{_esc(text)}</p>'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# First screen: a line about the run and the key figures
+
+
+def _get(summary: dict, *keys: str) -> Any:
+    """``summary[k0][k1]...``, or ``None`` where a level is missing."""
+    value: Any = summary
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _meta_line(summary: dict) -> str:
+    parts = [f"Written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}"]
+    version = _get(summary, "versions", "aet")
+    if version is not None:
+        parts.append(f"aet {version}")
+    seed = _get(summary, "seeds", "run")
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    skipped = summary.get("skipped_stages")
+    if isinstance(skipped, list) and skipped:
+        parts.append("reused from an earlier run: " + ", ".join(str(s) for s in skipped))
+    return _esc(" · ".join(parts))
+
+
+def _card(label: str, value: str, sub: str = "") -> str:
+    """A key-figure card; ``label`` and ``value`` are escaped here, ``sub`` is HTML (escape its parts)."""
+    sub_html = f'<div class="sub">{sub}</div>' if sub else ""
+    return (
+        f'<div class="card"><div class="label">{_esc(label)}</div>'
+        f'<div class="value">{_esc(value)}</div>{sub_html}</div>'
+    )
+
+
+def _goal(text: str, met: bool) -> str:
+    mark = '<span class="met">✓ met</span>' if met else '<span class="missed">✗ missed</span>'
+    return f"{_esc(text)} {mark}"
+
+
+def _swatch(colour: Any) -> str:
+    from matplotlib.colors import to_hex
+
+    return f'<span class="dot" style="background:{to_hex(colour)}"></span>'
+
+
+def _signed_deg(value: float) -> str:
+    return f"{value:+.1f}°".replace("-", "−")
+
+
+def _key_figures(summary: dict, model: AtomicModel, tilt_series: TiltSeries, colours: dict) -> str:
+    """The cards of the first screen: atoms, R1, recall / precision / RMSD (with a ground truth), time, geometry."""
+    cards = []
+    counts = " · ".join(f"{_swatch(colours[s])}{_esc(s)} {model.elements.count(s):,}" for s in model.species)
+    cards.append(_card("Atoms", f"{len(model):,}", counts))
+
+    after, before = _number(_get(summary, "refinement", "after")), _number(_get(summary, "refinement", "before"))
+    if after is not None:
+        cards.append(_card("R1 after refinement", f"{after:.3f}", _esc(f"before {before:.3f}") if before else ""))
+    elif (r1 := _number(_get(summary, "r1", "R1"))) is not None:
+        cards.append(_card("R1", f"{r1:.3f}", "of the calculated projections"))
+
+    comparison = summary.get("comparison")
+    if isinstance(comparison, dict):
+        recall, precision = _number(comparison.get("recall")), _number(comparison.get("precision"))
+        rmsd = _number(comparison.get("rmsd_pm"))
+        if recall is not None:
+            cards.append(_card("Recall", f"{recall:.3f}", _goal(f"goal ≥ {RECALL_GOAL:g}", recall >= RECALL_GOAL)))
+        if precision is not None:
+            matched, n_model = _number(comparison.get("n_matched")), _number(comparison.get("n_model"))
+            sub = _esc(f"{matched:,.0f} of {n_model:,.0f} matched") if None not in (matched, n_model) else ""
+            cards.append(_card("Precision", f"{precision:.3f}", sub))
+        if rmsd is not None:
+            sub = _goal(f"goal ≤ {RMSD_GOAL_PM:g} pm", rmsd <= RMSD_GOAL_PM)
+            traced = _number(_get(summary, "comparison_traced", "rmsd_pm"))
+            if traced is not None:
+                sub += "<br>" + _esc(f"before refinement {traced:.1f} pm")
+            cards.append(_card("RMSD to the truth", f"{rmsd:.1f} pm", sub))
+
+    total = _number(_get(summary, "timings_s", "total"))
+    if total is not None:
+        shown = f"{total:.1f} s" if total < 10 else f"{total:.0f} s"
+        cards.append(_card("Total time", shown, _goal(f"goal < {TIME_GOAL_S / 60:g} min", total < TIME_GOAL_S)))
+
+    ny, nx = tilt_series.images.shape[1:]
+    cards.append(_card("Pixel size", f"{tilt_series.pixel_size:.3g} Å", _esc(f"{nx} × {ny} px")))
+    theta = tilt_series.tilt_angles
+    tilt = f"tilt {_signed_deg(float(theta.min()))} to {_signed_deg(float(theta.max()))}" if theta.size else ""
+    cards.append(_card("Projections", f"{tilt_series.n_images} images", _esc(tilt)))
+    return '<div class="cards">' + "".join(cards) + "</div>"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -276,21 +726,93 @@ def _slices_section(tomogram: Volume, augmented: Volume | None, model: AtomicMod
 
 
 def _model_section(model: AtomicModel, truth: AtomicModel | None, colours: dict) -> str:
+    """The interactive 3-D view (filled in by the viewer script) over the static picture that stands in for it."""
+    what = "the traced model" + (" or the ground truth" if truth is not None else "")
+    choice = ""
+    if truth is not None:
+        choice = (
+            '<label>show <select id="aet-dataset"><option value="0">traced model</option>'
+            '<option value="1">ground truth</option></select></label>'
+        )
+    subsampled = max(len(model), len(truth) if truth is not None else 0) > MAX_3D_POINTS
+    limit = f"; at most {MAX_3D_POINTS} atoms per model are drawn (a random subset; counts stay exact)"
+    caption = (
+        f"3-D view of {what}, one sphere per atom coloured by species (axes and scale bar in Å): drag to rotate, "
+        "wheel or +/− to zoom, arrow keys to turn, Reset view or a double click to start again. Without JavaScript "
+        f"a static picture is shown instead{limit if subsampled else ''}."
+    )
+    static = _png(
+        _model_figure(model, truth, colours),
+        alt=f"3-D scatter plot of {what.replace(' or ', ' and ')}, coloured by species",
+        attrs=' id="aet-model-static"',
+    )
+    return (
+        '<figure class="model">'
+        '<div id="aet-viewer-panel" class="viewer" hidden>'
+        f'<div class="controls">{choice}<button id="aet-reset" type="button">Reset view</button>'
+        '<span id="aet-viewer-note" class="hint"></span></div>'
+        '<canvas id="aet-viewer" tabindex="0" aria-label="Interactive 3-D view of the atoms, coloured by species">'
+        "</canvas>"
+        '<ul id="aet-legend" class="legend"></ul>'
+        "</div>"
+        '<pre id="aet-errors" hidden></pre>'
+        f"{static}<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _viewer_data(model: AtomicModel, truth: AtomicModel | None, colours: dict) -> dict[str, Any]:
+    """What the viewer draws: species, colours and radii (Å), and per model the exact counts and the positions
+    (at most :data:`MAX_3D_POINTS` atoms, centred, integers in units of :data:`POSITION_QUANTUM_A`)."""
+    from ase.data import atomic_numbers, covalent_radii
+    from matplotlib.colors import to_hex
+
+    species = list(colours)
+    radii = [ATOM_RADIUS_FRACTION * float(covalent_radii[atomic_numbers.get(s, 0)] or 1.0) for s in species]
+    panels = [("traced model", model)] + ([("ground truth", truth)] if truth is not None else [])
+    allpos = np.concatenate([m.positions for _, m in panels])
+    centre = (allpos.min(axis=0) + allpos.max(axis=0)) / 2 if len(allpos) else np.zeros(3)
+    reach = float(np.linalg.norm(allpos - centre, axis=1).max()) if len(allpos) else 0.0
+    datasets = []
+    for name, m in panels:
+        idx = np.arange(len(m))
+        if len(m) > MAX_3D_POINTS:
+            idx = np.sort(np.random.default_rng(0).choice(len(m), MAX_3D_POINTS, replace=False))
+        xyz = np.rint((m.positions[idx] - centre) / POSITION_QUANTUM_A).astype(np.int64)
+        code = {s: k for k, s in enumerate(species)}
+        datasets.append(
+            {
+                "name": name,
+                "n": len(m),
+                "counts": {s: m.elements.count(s) for s in m.species},
+                "xyz": xyz.reshape(-1).tolist(),
+                "s": [code[m.elements[i]] for i in idx],
+            }
+        )
+    return {
+        "units": "Å",
+        "quantum": POSITION_QUANTUM_A,
+        "species": species,
+        "colours": [to_hex(colours[s]) for s in species],
+        "radii": [round(r, 3) for r in radii],
+        "span": round(reach + max(radii, default=1.0) + 0.5, 3),
+        "datasets": datasets,
+    }
+
+
+def _model_figure(model: AtomicModel, truth: AtomicModel | None, colours: dict) -> Figure:
+    """Static matplotlib 3-D scatter of the traced model (and the ground truth), the viewer's stand-in."""
     from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the "3d" projection)
 
     panels = [("traced model", model)] + ([("ground truth", truth)] if truth is not None else [])
-    fig = Figure(figsize=(6.5 * len(panels), 6), layout="constrained")
-    elements_all = [m.elements for _, m in panels]
-    subsampled = False
-    allpos = np.concatenate([m.positions for _, m in panels]) if any(len(m) for _, m in panels) else np.zeros((0, 3))
-    for i, ((label, m), els) in enumerate(zip(panels, elements_all, strict=True)):
+    fig = Figure(figsize=(5.5 * len(panels), 5.5), layout="constrained")
+    allpos = np.concatenate([m.positions for _, m in panels])
+    for i, (label, m) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
-        els_arr = np.asarray(els)
+        els_arr = np.asarray(m.elements)
         shown = np.ones(len(m), dtype=bool)
         if len(m) > MAX_3D_POINTS:
             shown[:] = False
             shown[np.random.default_rng(0).choice(len(m), MAX_3D_POINTS, replace=False)] = True
-            subsampled = True
         for sp in m.species:
             sel = els_arr == sp
             ax.scatter(
@@ -302,6 +824,7 @@ def _model_section(model: AtomicModel, truth: AtomicModel | None, colours: dict)
             ax.set_ylim(lo[1], hi[1])
             ax.set_zlim(lo[2], hi[2])
             ax.set_box_aspect(hi - lo)
+        if len(m):
             ax.legend(loc="upper left", fontsize=9, title=f"{len(m)} atoms")
         else:
             ax.text2D(0.5, 0.5, "no atoms", transform=ax.transAxes, ha="center")
@@ -309,28 +832,23 @@ def _model_section(model: AtomicModel, truth: AtomicModel | None, colours: dict)
         ax.set_ylabel("y (Å)")
         ax.set_zlabel("z (Å)")
         ax.set_title(label)
-    what = "the traced atomic model (left) and the ground truth (right)" if truth is not None else "the traced model"
-    out = _figure_html(
-        fig,
-        alt=f"3-D scatter plot of {what}, coloured by species",
-        caption=f"3-D view of {what}, one point per atom coloured by species; axes in Å, counts in the legend"
-        + (f" (a random {MAX_3D_POINTS} atoms per panel are drawn)." if subsampled else "."),
+    return fig
+
+
+def _counts_table(model: AtomicModel, truth: AtomicModel) -> str:
+    species = list(dict.fromkeys(model.species + truth.species))
+    traced = {s: model.elements.count(s) for s in species}
+    true = {s: truth.elements.count(s) for s in species}
+    rows = "".join(
+        f'<tr><th>{_esc(s)}</th><td class="num">{traced[s]}</td><td class="num">{true[s]}</td>'
+        f'<td class="num">{traced[s] - true[s]:+d}</td></tr>'
+        for s in species
     )
-    if truth is not None:
-        species = list(dict.fromkeys(model.species + truth.species))
-        traced = {s: model.elements.count(s) for s in species}
-        true = {s: truth.elements.count(s) for s in species}
-        rows = "".join(
-            f'<tr><th>{_esc(s)}</th><td class="num">{traced[s]}</td><td class="num">{true[s]}</td>'
-            f'<td class="num">{traced[s] - true[s]:+d}</td></tr>'
-            for s in species
-        )
-        out += (
-            "<table><caption>Atom counts: traced vs ground truth</caption>"
-            "<tr><th>species</th><th>traced</th><th>truth</th><th>difference</th></tr>"
-            f"{rows}</table>"
-        )
-    return out
+    return (
+        "<table><caption>Atom counts: traced vs ground truth</caption>"
+        "<tr><th>species</th><th>traced</th><th>truth</th><th>difference</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 def _r1_section(tilt_series: TiltSeries, r1: list[float]) -> str:

@@ -17,7 +17,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,18 @@ from scipy import ndimage
 
 import aet
 from aet.elements import check_symbols
-from aet.errors import AetInputError
+from aet.errors import AetInputError, AetPixelSizeWarning
 from aet.io.atomic import atomic_paths, dump_json
 from aet.model import AtomicModel, TiltSeries, Volume
-from aet.pipeline import config as config_mod
-from aet.pipeline.config import none
+from aet.nn.tracing import trace_output
+from aet.nn.weights import network_for
+from aet.pipeline.config import dumps, load_config
 from aet.refine.validate import inside_field_of_view
+from aet.settings import to_table
+from aet.settings.reconstruct import MethodSettings, ReconstructSettings
+from aet.settings.run import AugmentStage, InputSettings, PrepareSettings, RefineStage, RunConfig
+from aet.settings.trace import TraceSettings
+from aet.threads import set_threads
 
 OUTPUTS = {
     "prepare": [".aet/prepared.npz"],
@@ -74,63 +80,61 @@ def run(
         quiet: no progress bars or console messages (the log file is always written).
         truth: optional true atoms (simulations): the summary and report then compare against them.
     """
-    cfg = config_mod.load_config(config, overrides)
+    cfg = load_config(config, overrides)
+    elements = check_symbols(list(cfg.input.elements))
+    cfg = replace(cfg, augment=replace(cfg.augment, model=network_for(cfg.augment.model, elements)))  # what ran
+    device = cfg.run.device
+    set_threads(cfg.run.threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / ".aet").mkdir(exist_ok=True)
     log = _logger(out, quiet)
-    elements = check_symbols(cfg["input"]["elements"])
-    cfg["augment"]["model"] = config_mod.network_for(cfg["augment"]["model"], elements)  # what ran, not "auto"
     with atomic_paths(out / "config_used.toml") as (tmp,):
-        tmp.write_text(config_mod.dumps(cfg))
+        tmp.write_text(dumps(cfg))
     runner = _Stages(out, log, force, not quiet)
     t_start = time.perf_counter()
 
     # ---- prepare
     source = tilts if isinstance(tilts, TiltSeries) else Path(tilts)
-    ts_raw = _read_tilts(source, cfg["input"])
+    ts_raw = _read_tilts(source, cfg.input)
     check_pixel_size(ts_raw.pixel_size, elements, log)
-    prep_key = runner.key("prepare", cfg["input"], cfg["prepare"], _fingerprint(ts_raw))
-    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg["prepare"], out), lambda: _read_prepared(out))
+    prep_key = runner.key("prepare", to_table(cfg.input), to_table(cfg.prepare), _fingerprint(ts_raw))
+    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out), lambda: _read_prepared(out))
 
     # ---- reconstruct
-    rec_cfg = cfg["reconstruct"]
-    rec_key = runner.key("reconstruct", rec_cfg, prep_key)
+    rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], prep_key)
     tomogram = runner.stage(
-        "reconstruct", rec_key, lambda: _reconstruct(ts, rec_cfg, cfg["run"]["device"], out, not quiet),
-        lambda: aet.io.read(out / "tomogram.mrc", kind="volume"),
+        "reconstruct", rec_key, lambda: _reconstruct(ts, cfg.reconstruct, cfg.method, device, out, not quiet),
+        lambda: aet.io.read_volume(out / "tomogram.mrc"),
     )  # fmt: skip
 
     # ---- augment
-    aug_cfg = cfg["augment"]
     augmented = uncertainty = None
     trace_source_key = rec_key
-    if aug_cfg["enabled"]:
+    if cfg.augment.enabled:
         from aet.nn.weights import resolve
 
-        _check_reconstruction_matches(aug_cfg["model"], rec_cfg, log)
-        aug_key = runner.key("augment", aug_cfg, rec_key, _file_hash(resolve(aug_cfg["model"])))
+        _check_reconstruction_matches(cfg.augment.model, cfg.reconstruct, cfg.method, log)
+        aug_key = runner.key("augment", to_table(cfg.augment), rec_key, _file_hash(resolve(cfg.augment.model)))
         augmented, uncertainty = runner.stage(
-            "augment", aug_key, lambda: _augment(tomogram, aug_cfg, cfg["run"]["device"], out, not quiet),
-            lambda: tuple(aet.io.read(out / f, kind="volume") for f in OUTPUTS["augment"]),
+            "augment", aug_key, lambda: _augment(tomogram, cfg.augment, device, out, not quiet),
+            lambda: tuple(aet.io.read_volume(out / f) for f in OUTPUTS["augment"]),
         )  # fmt: skip
         trace_source_key = aug_key
     else:
         log.info("augment: off (--no-augment)")
 
     # ---- trace
-    tr_cfg = cfg["trace"]
-    tr_key = runner.key("trace", tr_cfg, elements, trace_source_key)
+    tr_key = runner.key("trace", to_table(cfg.trace), elements, trace_source_key)
     traced = runner.stage(
-        "trace", tr_key, lambda: _trace(augmented, tomogram, elements, tr_cfg, out, log),
-        lambda: aet.io.read(out / "atoms_traced.xyz", kind="model"),
+        "trace", tr_key, lambda: _trace(augmented, tomogram, elements, cfg.trace, out, log),
+        lambda: aet.io.read_model(out / "atoms_traced.xyz"),
     )  # fmt: skip
 
     # ---- refine
-    ref_cfg = cfg["refine"]
-    ref_key = runner.key("refine", ref_cfg, tr_key)
+    ref_key = runner.key("refine", to_table(cfg.refine), tr_key)
     model, refine_report = runner.stage(
-        "refine", ref_key, lambda: _refine(traced, ts, ref_cfg, cfg["run"]["device"], out, not quiet, log),
+        "refine", ref_key, lambda: _refine(traced, ts, cfg.refine, device, out, not quiet, log),
         lambda: _read_refined(out),
     )  # fmt: skip
 
@@ -189,18 +193,16 @@ class _Stages:
         return result
 
 
-def _read_tilts(source: Path | TiltSeries, inp: dict[str, Any]) -> TiltSeries:
+def _read_tilts(source: Path | TiltSeries, inp: InputSettings) -> TiltSeries:
     if isinstance(source, TiltSeries):
         ts = source
     else:
-        angles = none(inp["angles"])
-        if angles is not None and none(inp["angles_key"]) is not None:
-            angles = aet.io.read(angles, key=inp["angles_key"], kind="angles")
-        ts = aet.io.read(source, key=none(inp["key"]), angles=angles, pixel_size=none(inp["pixel_size"]),
-                         euler_convention=none(inp["euler"]), kind="tiltseries")  # fmt: skip
-        if not isinstance(ts, TiltSeries):
-            raise AetInputError(f"{source} does not hold a tilt series; give --angles for a bare image stack.")
-    if abs(float(inp["tilt_axis"])) > 1e-6 or abs(ts.tilt_axis) > 1e-6:
+        angles: Any = inp.angles
+        if angles is not None and inp.angles_key is not None:
+            angles = aet.io.read_angles(angles, key=inp.angles_key)
+        ts = aet.io.read_tilt_series(source, key=inp.key, angles=angles, pixel_size=inp.pixel_size,
+                                     euler_convention=inp.euler)  # fmt: skip
+    if abs(inp.tilt_axis) > 1e-6 or abs(ts.tilt_axis) > 1e-6:
         raise AetInputError(
             "aet needs the tilt axis along the image rows (tilt_axis = 0); rotate the images by the tilt-axis "
             "angle first."
@@ -210,10 +212,10 @@ def _read_tilts(source: Path | TiltSeries, inp: dict[str, Any]) -> TiltSeries:
     return ts
 
 
-def _stated(source: Path | TiltSeries, inp: dict[str, Any]) -> set[str]:
+def _stated(source: Path | TiltSeries, inp: InputSettings) -> set[str]:
     """Which geometry facts the user or the file stated (the readers default the pixel size to 1 Å)."""
     stated = set()
-    if isinstance(source, TiltSeries) or none(inp["pixel_size"]) is not None:
+    if isinstance(source, TiltSeries) or inp.pixel_size is not None:
         stated.add("pixel_size")
     elif Path(str(source) + ".json").exists() or source.suffix.lower() in (".mrc", ".h5", ".hdf5", ".npz"):
         stated.add("pixel_size")
@@ -229,33 +231,33 @@ def check_pixel_size(pixel_size: float, elements: list[str], log: logging.Logger
             f"with a pixel size of {pixel_size:g} Å, neighbouring {'/'.join(elements)} atoms ({bond:.2f} Å apart) "
             f"would be {pixels:.2g} pixels apart (usually 1–10), so check that the pixel size is in Å, not nm or pm."
         )
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message, AetPixelSizeWarning, stacklevel=2)
         log.warning(message)
 
 
-def _prepare(ts: TiltSeries, p: dict[str, Any], out: Path) -> TiltSeries:
+def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path) -> TiltSeries:
     images = ts.images.astype(np.float64)
-    if p["background"]:
+    if p.background:
         border = np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
                                  images[:, :, :2].reshape(len(images), -1), images[:, :, -2:].reshape(len(images), -1)],
                                 axis=1)  # fmt: skip
         images = images - np.median(border, axis=1)[:, None, None]
-    if p["normalise"]:
+    if p.normalise:
         totals = images.sum(axis=(1, 2))
         if np.any(totals <= 0):
             raise AetInputError("an image has no positive signal after background removal; check the tilt series.")
         images = images * (totals.mean() / totals)[:, None, None]
-    images = _hook(p["denoise"], "denoise", images, ts, sigma=float(p["denoise_sigma"]))
-    images = _hook(p["align"], "align", images, ts)
+    images = _hook(p.denoise, "denoise", images, ts, sigma=p.denoise_sigma)
+    images = _hook(p.align, "align", images, ts)
     prepared = TiltSeries(images.astype(np.float32), ts.angles, ts.pixel_size, ts.euler_convention,
-                          metadata={**ts.metadata, "prepare": p})  # fmt: skip
+                          metadata={**ts.metadata, "prepare": to_table(p)})  # fmt: skip
     aet.io.write(prepared, out / ".aet/prepared.npz", overwrite=True)
     return prepared
 
 
-def _hook(name: str, what: str, images: np.ndarray, ts: TiltSeries, sigma: float = 0.0) -> np.ndarray:
+def _hook(name: str | None, what: str, images: np.ndarray, ts: TiltSeries, sigma: float = 0.0) -> np.ndarray:
     """Built-in denoising/alignment, or a user function named "package.module:function"."""
-    if name == "none":
+    if name is None:
         return images
     if what == "denoise" and name == "gaussian":
         return ndimage.gaussian_filter(images, (0, sigma / ts.pixel_size, sigma / ts.pixel_size))
@@ -289,71 +291,51 @@ def _centre_of_mass(images: np.ndarray) -> np.ndarray:
 
 
 def _read_prepared(out: Path) -> TiltSeries:
-    return aet.io.read(out / ".aet/prepared.npz", kind="tiltseries")
+    return aet.io.read_tilt_series(out / ".aet/prepared.npz")
 
 
-def _reconstruct(ts: TiltSeries, r: dict[str, Any], device: str, out: Path, progress: bool) -> Volume:
-    options = {k: v for k, v in r.items() if k not in ("method", "support", "positivity")}
-    support = none(r["support"])
-    if support is not None and support != "auto":
-        support = aet.io.read(support, kind="volume")
-    vol = aet.reconstruct(ts, r["method"], support=support, positivity=r["positivity"], device=device,
-                          progress=progress, **options)  # fmt: skip
+def _mask(support: str | None) -> Volume | None:
+    """The mask volume a support setting names as a file, else None (``"auto"`` and none are the stage's)."""
+    return None if support is None or support == "auto" else aet.io.read_volume(support)
+
+
+def _reconstruct(ts: TiltSeries, r: ReconstructSettings, method: MethodSettings, device: str, out: Path,
+                 progress: bool) -> Volume:  # fmt: skip
+    vol = aet.reconstruct(ts, settings=r, method_settings=method, support_mask=_mask(r.support), device=device,
+                          progress=progress)  # fmt: skip
     aet.io.write(vol, out / "tomogram.mrc", overwrite=True)
     return vol
 
 
-def _check_reconstruction_matches(model: str, r: dict[str, Any], log: logging.Logger) -> None:
+def _check_reconstruction_matches(model: str, r: ReconstructSettings, method: MethodSettings,
+                                  log: logging.Logger) -> None:  # fmt: skip
     from aet.nn.augment import reconstruction_mismatch
     from aet.nn.weights import load
 
-    given = {"method": r["method"], "iterations": r.get("iterations"), "support": none(r["support"]),
-             "positivity": r["positivity"]}  # fmt: skip
+    given = {"method": r.method, "iterations": getattr(method, "iterations", None), "support": r.support,
+             "positivity": r.positivity}  # fmt: skip
     message = reconstruction_mismatch(given, load(model)[1])
     if message:
         log.warning(message)
 
 
-def _augment(tomogram: Volume, a: dict[str, Any], device: str, out: Path, progress: bool) -> tuple[Volume, Volume]:
+def _augment(tomogram: Volume, a: AugmentStage, device: str, out: Path, progress: bool) -> tuple[Volume, Volume]:
     from aet.nn.augment import augment
 
     with warnings.catch_warnings():  # a reconstruction mismatch was already logged before the stage started
         warnings.simplefilter("ignore", UserWarning)
-        vol, unc = augment(tomogram, a["model"], tta=int(a["tta"]), overlap=float(a["overlap"]),
-                           batch_size=int(a["batch_size"]), device=device, progress=progress,
+        vol, unc = augment(tomogram, settings=a, device=device, progress=progress,
                            return_uncertainty=True)  # fmt: skip
     aet.io.write(vol, out / "tomogram_augmented.mrc", overwrite=True)
     aet.io.write(unc, out / "tomogram_uncertainty.mrc", overwrite=True)
     return vol, unc
 
 
-def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: dict[str, Any], out: Path,
+def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: TraceSettings, out: Path,
            log: logging.Logger) -> AtomicModel:  # fmt: skip
-    recommended = augmented.metadata.get("augment", {}).get("trace", {}) if augmented is not None else {}
-    t = {k: recommended.get(k) if v == "auto" else v for k, v in t.items()}
-    t = {k: v for k, v in t.items() if v is not None}  # "auto" without a recommendation: aet.trace's default
-    traced_volume = augmented if augmented is not None else tomogram
-    support = none(t.pop("support", "none"))
-    if support == "auto":  # peaks outside the particle's envelope (noise, streaks) are not atoms
-        from aet.reconstruct.setup import auto_support
-
-        t["support"] = auto_support(traced_volume.data, traced_volume.voxel_size)
-    elif support is not None:
-        t["support"] = aet.io.read(support, kind="volume")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if augmented is not None:
-            try:
-                model = aet.trace(augmented, elements, species_volume=tomogram, **t)
-            except AetInputError as err:
-                if "cannot be separated" not in str(err):
-                    raise
-                raise AetInputError(
-                    f"{err} The network may have missed the lighter atoms: for alloys of heavy and light metals use "
-                    "[augment] model = \"unet-alloy\" in the config, or run with --no-augment."
-                ) from err
-        else:
-            model = aet.trace(tomogram, elements, **t)
+        model = trace_output(augmented, tomogram, elements, t, support_mask=_mask(t.support))
     for w in caught:
         log.warning(f"trace: {w.message}")
     if len(model) == 0:
@@ -365,7 +347,7 @@ def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: d
     return model
 
 
-def _refine(model: AtomicModel, ts: TiltSeries, r: dict[str, Any], device: str, out: Path, progress: bool,
+def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out: Path, progress: bool,
             log: logging.Logger) -> tuple[AtomicModel, dict[str, Any]]:  # fmt: skip
     inside = inside_field_of_view(model.positions, ts)
     if not inside.all():
@@ -374,9 +356,8 @@ def _refine(model: AtomicModel, ts: TiltSeries, r: dict[str, Any], device: str, 
             "streaks at the edge of the volume) and were dropped."
         )
         model = model.subset(inside)
-    if r["enabled"]:
-        options = {k: v for k, v in r.items() if k != "enabled"}
-        refined, report = aet.refine(model, ts, device=device, progress=progress, **options)
+    if r.enabled:
+        refined, report = aet.refine(model, ts, r, device=device, progress=progress)
         log.info(f"refine: R1 {report['before']['R1']:.4f} -> {report['after']['R1']:.4f}")
     else:
         refined, report = model, {"skipped": True}
@@ -388,7 +369,7 @@ def _refine(model: AtomicModel, ts: TiltSeries, r: dict[str, Any], device: str, 
 
 
 def _read_refined(out: Path) -> tuple[AtomicModel, dict[str, Any]]:
-    return aet.io.read(out / "atoms.xyz", kind="model"), json.loads((out / ".aet/refine_report.json").read_text())
+    return aet.io.read_model(out / "atoms.xyz"), json.loads((out / ".aet/refine_report.json").read_text())
 
 
 def _rfactor(model: AtomicModel, ts: TiltSeries, out: Path) -> dict[str, Any]:
@@ -409,7 +390,7 @@ def _read_rfactor(out: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _summary(cfg: dict, ts: TiltSeries, model: AtomicModel, traced: AtomicModel, refine_report: dict,
+def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel, refine_report: dict,
              rfac: dict, runner: _Stages, truth: AtomicModel | None, seconds: float) -> dict[str, Any]:  # fmt: skip
     import platform
 
@@ -435,7 +416,7 @@ def _summary(cfg: dict, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
             "torch": torch.__version__,
             "numpy": np.__version__,
         },  # fmt: skip
-        "seeds": {"run": cfg["run"]["seed"]},
+        "seeds": {"run": cfg.run.seed},
         "units": {"positions": "Å", "angles": "degrees", "b_factor": "Å², AET convention H·exp(−π² r² / B)"},
     }
     if truth is not None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from aet.errors import AetInputError
 from aet.metrics.rfactor import r1
 from aet.physics.geometry import rotation_matrices
 from aet.reconstruct.setup import Job
+from aet.settings.reconstruct import GenfireSettings
 
 
 def _centre_pad(t: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -88,26 +88,13 @@ def grid_measurements(
     return measured.reshape(m, m, m), wsum.reshape(m, m, m)
 
 
-def genfire(
-    job: Job,
-    iterations: int = 100,
-    oversampling: float = 3.0,
-    interpolation_radius: float = 0.7,
-    resolution_extension: bool = True,
-    r_free_fraction: float = 0.05,
-    seed: int = 0,
-) -> torch.Tensor:
+def genfire(job: Job, settings: GenfireSettings) -> torch.Tensor:
     """GENFIRE (see module docstring); returns the ``[nz, ny, nx]`` tensor."""
-    if oversampling < 1:
-        raise AetInputError(f"oversampling must be ≥ 1 (the grid is oversampling × the volume), got {oversampling}.")
-    if not 0 < interpolation_radius <= 1:
-        raise AetInputError(f"interpolation_radius must be in (0, 1] grid units, got {interpolation_radius}.")
-    if not 0 <= r_free_fraction < 0.5:
-        raise AetInputError(f"r_free_fraction must be in [0, 0.5), got {r_free_fraction}.")
+    iterations, oversampling = settings.iterations, settings.oversampling
     rows, cols = job.images.shape[1:]
     m = grid_size(job.shape, rows, cols, oversampling)
     shifts = None if job.ts.shifts is None else job.ts.shifts / job.ts.pixel_size
-    measured, wsum = grid_measurements(job, m, interpolation_radius, shifts)
+    measured, wsum = grid_measurements(job, m, settings.interpolation_radius, shifts)
     # Work on the half spectrum of a real volume (rfftn), in FFT order. The real-space volume stays centred
     # (rotation centre at m//2), which multiplies its transform by (−1)^(jz+jy+jx): fold that into the data.
     half = (slice(None), slice(None), slice(0, m // 2 + 1))
@@ -119,8 +106,8 @@ def genfire(
     del flip
     known = torch.fft.ifftshift(wsum)[half] > 0
     del wsum
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    free = (torch.rand(known.shape, generator=gen) < r_free_fraction).to(job.device) & known
+    gen = torch.Generator(device="cpu").manual_seed(settings.seed)
+    free = (torch.rand(known.shape, generator=gen) < settings.r_free_fraction).to(job.device) & known
     enforced_all = known & ~free
     del known
     fz = torch.fft.fftfreq(m, d=1.0 / m, device=job.device, dtype=job.dtype)
@@ -139,7 +126,7 @@ def genfire(
             if norm_free is not None:
                 entry["R_free"] = float(diff[free].abs().sum() / norm_free)
             del diff
-            if resolution_extension:
+            if settings.resolution_extension:
                 limit = (m // 2) * min(1.0, 0.2 + 0.8 * (it + 1) / max(1, iterations // 2))
                 enforce = enforced_all & (kr <= limit)
             else:

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import torch
 
-from aet.errors import AetInputError
 from aet.metrics.rfactor import r1
 from aet.reconstruct.setup import Job
+from aet.settings.reconstruct import ResireSettings, SirtSettings
 
 
 def _safe_reciprocal(t: torch.Tensor) -> torch.Tensor:
     return torch.where(t > 1e-6 * t.max(), 1.0 / t.clamp_min(1e-30), torch.zeros_like(t))
 
 
-def sirt(job: Job, iterations: int = 100, relaxation: float = 1.0, x0: torch.Tensor | None = None) -> torch.Tensor:
+def sirt(job: Job, settings: SirtSettings, x0: torch.Tensor | None = None) -> torch.Tensor:
     """SIRT with positivity and support (see module docstring); returns the ``[nz, ny, nx]`` tensor."""
-    if not 0 < relaxation < 2:
-        raise AetInputError(f"SIRT relaxation must lie in (0, 2), got {relaxation}.")
+    iterations, relaxation = settings.iterations, settings.relaxation
     proj = job.projector
     ones_v = torch.ones(job.shape, device=job.device, dtype=job.dtype)
     row = _safe_reciprocal(proj.forward(ones_v))
@@ -59,30 +58,15 @@ def lipschitz_bound(job: Job) -> float:
     return float(proj.adjoint(proj.forward(ones_v)).max())
 
 
-def resire(
-    job: Job,
-    iterations: int = 100,
-    step: float | None = None,
-    momentum: bool = False,
-    x0: torch.Tensor | None = None,
-) -> torch.Tensor:
+def resire(job: Job, settings: ResireSettings, x0: torch.Tensor | None = None) -> torch.Tensor:
     """RESIRE gradient descent with positivity, support and (optionally) Nesterov momentum.
 
-    Args:
-        step: t in x ← x − t/L·∇ε (L is :func:`lipschitz_bound`): 0 < t < 2 converges for plain gradient descent
-            (default 1.9), 0 < t ≤ 1 with momentum (default 1.0).
-        momentum: Nesterov/FISTA acceleration of the same gradient step (projected onto the constraints).
+    ``settings.step`` is t in x ← x − t/L·∇ε (L is :func:`lipschitz_bound`); ``settings.momentum`` adds
+    Nesterov/FISTA acceleration of the same gradient step (projected onto the constraints).
     """
-    if step is None:
-        step = 1.0 if momentum else 1.9
-    top = 1.0 if momentum else 2.0
-    if not 0 < step < top + (momentum * 1e-12):
-        raise AetInputError(
-            f"RESIRE step must lie in (0, {top:g}{']' if momentum else ')'} "
-            f"{'with' if momentum else 'without'} momentum (it is scaled by 1/L internally), got {step}."
-        )
+    iterations, momentum = settings.iterations, settings.momentum
     proj = job.projector
-    lr = step / lipschitz_bound(job)
+    lr = settings.step_or_default / lipschitz_bound(job)
     x = torch.zeros(job.shape, device=job.device, dtype=job.dtype) if x0 is None else x0.clone()
     job.constrain(x)
     y, tk = x.clone(), 1.0

@@ -20,6 +20,7 @@ import torch
 from aet.errors import AetInputError
 from aet.metrics.rfactor import r1
 from aet.reconstruct.setup import Job
+from aet.settings.reconstruct import WbpSettings
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hann")
 
@@ -65,11 +66,11 @@ def ramp_filter(n: int, kind: str = "ramp") -> np.ndarray:
     return resp
 
 
-def wbp(job: Job, filter: str = "ramp") -> torch.Tensor:  # noqa: A002  (the field's word)
+def wbp(job: Job, settings: WbpSettings) -> torch.Tensor:
     """Filtered back-projection; returns the ``[nz, ny, nx]`` tensor (positivity/support applied if asked)."""
     n, _, cols = job.images.shape
     pad = 1 << int(np.ceil(np.log2(2 * cols)))  # zero-pad to avoid circular wrap of the filter
-    resp = torch.as_tensor(ramp_filter(pad, filter), device=job.device, dtype=job.dtype)
+    resp = torch.as_tensor(ramp_filter(pad, settings.filter), device=job.device, dtype=job.dtype)
     w = torch.as_tensor(angular_weights(job.ts.tilt_angles), device=job.device, dtype=job.dtype)
     with torch.no_grad(), job.bar(1, "WBP") as advance:
         spec = torch.fft.rfft(job.images, n=pad, dim=2)

@@ -18,6 +18,7 @@ over projections (as Materials Data Bank reports it), R2 = ‖calc − meas‖ /
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -32,6 +33,8 @@ from aet.model import AtomicModel, TiltSeries
 from aet.progress import progress_bar
 from aet.refine.forward import Geometry, misfit_and_grad, predict
 from aet.refine.validate import check_inputs
+from aet.settings import updated
+from aet.settings.refine import RefineSettings
 
 DEFAULT_B = 5.0  #: Å², AET convention, where the model gives none
 #: Å², AET convention: bounds of each species' B. A free log B lets a line-search trial reach absurd widths (and
@@ -44,44 +47,28 @@ H_FACTOR = 1e3
 def refine(
     model: AtomicModel,
     tilt_series: TiltSeries,
+    settings: RefineSettings | None = None,
     *,
-    iterations: int = 50,
-    hb_iterations: int = 10,
-    max_move: float = 1.0,
-    per_atom_b: bool = False,
-    image_scale: bool = False,
-    image_shifts: bool = False,
-    max_shift: float = 1.0,
-    angle_correction: bool = True,
-    max_angle: float = 2.0,
-    tol: float = 1e-5,
     device: str = "auto",
     progress: bool = True,
+    **options: Any,
 ) -> tuple[AtomicModel, dict[str, Any]]:
     """Refine ``model`` against ``tilt_series`` (see module docstring).
 
     Args:
         model: positions (x, y, z) in Å about the rotation centre, elements; ``b_factor`` (Å²) seeds B.
         tilt_series: the measured images, angles (deg) and pixel size (Å).
-        iterations: outer position iterations (each one L-BFGS step of up to 5 evaluations).
-        hb_iterations: L-BFGS evaluations for heights and B-factors per species.
-        max_move: cap of each atom's total move, Å.
-        per_atom_b: also fit one B per atom (bounded to 0.25–4 × its species' B).
-        image_scale: fit one scale factor per image (dose or detector drift).
-        image_shifts: fit one (row, col) shift per image, Å, capped at ``max_shift``.
-        angle_correction: fit a small rotation per image (three angles), capped at ``max_angle`` degrees: measured
-            tilt angles carry errors of a few tenths of a degree, which otherwise leave a floor in R1.
-        tol: stop when ε falls by less than this fraction in an outer iteration.
+        settings: :class:`RefineSettings` (every default lives there); ``**options`` set single fields by name,
+            e.g. ``iterations=30``, ``angle_correction=False``.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
 
     Returns:
         The refined model (positions, ``b_factor``, ``height``, scores ``move_A``) and a report (R-factors before
         and after, per-iteration log, fitted H and B per species, per-image scale/background/shift, timings).
     """
-    if iterations < 0 or hb_iterations < 0:
-        raise AetInputError("iterations and hb_iterations must be ≥ 0.")
-    if max_move <= 0:
-        raise AetInputError(f"max_move is a distance in Å and must be positive, got {max_move}.")
+    s = updated(settings or RefineSettings(), options)
+    iterations, hb_iterations, max_move, tol = s.iterations, s.hb_iterations, s.max_move, s.tol
+    max_shift, max_angle = s.max_shift, s.max_angle
     check_inputs(model, tilt_series)
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -104,7 +91,7 @@ def refine(
     p = {
         "log_b": torch.log(torch.as_tensor(b0, **kw)).requires_grad_(),
         "log_h": log_h0.clone().requires_grad_(),
-        "scale": torch.ones(n, **kw).requires_grad_(image_scale),
+        "scale": torch.ones(n, **kw).requires_grad_(s.image_scale),
         "background": torch.as_tensor(bg0, **kw).requires_grad_(),
     }
 
@@ -127,11 +114,11 @@ def refine(
             _step(_lbfgs([v for v in p.values() if v.requires_grad], hb_iterations), geo, meas, p, expand, log,
                   advance, "hb")  # fmt: skip
         p["pos"] = start.clone().requires_grad_()
-        if per_atom_b:
+        if s.per_atom_b:
             p["db"] = torch.zeros(len(model), **kw).requires_grad_()
-        if image_shifts:
+        if s.image_shifts:
             p["shift"] = torch.zeros(n, 2, **kw).requires_grad_()
-        if angle_correction:
+        if s.angle_correction:
             p["tilt"] = torch.zeros(n, 3, **kw).requires_grad_()
         geometric = {k for k in ("tilt", "shift") if k in p}
         # one optimiser per block for the whole stage (their curvature histories are what make L-BFGS fast);
@@ -185,9 +172,7 @@ def refine(
                                                               / radius).tolist(),
         "move_A": {"mean": float(moves.mean()), "max": float(moves.max()),
                    "capped": int((moves >= max_move - 1e-9).sum())},
-        "settings": {"iterations": iterations, "hb_iterations": hb_iterations, "max_move_A": max_move,
-                     "per_atom_b": per_atom_b, "image_scale": image_scale, "image_shifts": image_shifts,
-                     "angle_correction": angle_correction, "tol": tol},
+        "settings": dataclasses.asdict(s),
         "seconds": time.perf_counter() - t0,
     }  # fmt: skip
     return refined, report
@@ -290,4 +275,4 @@ def _step(opt, geo, meas, p, expand, log, advance, stage) -> None:  # noqa: ANN0
 
 make_callable(__name__, refine)
 
-__all__ = ["refine", "rfactor"]
+__all__ = ["RefineSettings", "refine", "rfactor"]

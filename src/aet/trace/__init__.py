@@ -37,6 +37,8 @@ from aet._callable import make_callable
 from aet.elements import adf_cross_section, atomic_number, check_symbols
 from aet.errors import AetInputError
 from aet.model import AtomicModel, Volume
+from aet.settings import names, updated
+from aet.settings.trace import FALLBACK_MIN_HEIGHT, FALLBACK_THRESHOLD, TraceSettings
 from aet.trace.classify import check_species, estimate_species_count, global_classes, local_reclassify
 from aet.trace.peaks import ball_sums, fit_peaks, local_maxima
 
@@ -44,63 +46,50 @@ from aet.trace.peaks import ball_sums, fit_peaks, local_maxima
 def trace(
     volume: Volume,
     elements: Sequence[str] = ("Pt",),
+    settings: TraceSettings | None = None,
     *,
-    min_distance: float = 2.0,
-    threshold: float = 0.1,
-    min_height: float = 0.25,
-    max_sigma: float = 1.2,
-    max_residual: float = 1.0,
-    fit_radius: float = 0.6,
-    integration_radius: float = 1.0,
-    smooth: float = 0.3,
-    upsample: int = 1,
-    support: Any = None,
-    classify: str = "kmeans",
-    local_radius: float = 10.0,
     species_volume: Volume | None = None,
-    equal_heights: bool | None = None,
-    seed: int = 0,
+    support_mask: np.ndarray | Volume | None = None,
+    **options: Any,
 ) -> AtomicModel:
     """Trace the atoms of a tomogram (see module docstring).
 
     Args:
-        volume: the tomogram (voxel size in Å, origin = position of voxel [0, 0, 0] in Å).
+        volume: the tomogram or a network's output (voxel size in Å, origin = position of voxel [0, 0, 0] in Å).
+            A network output carries its model card's tracing recommendation (``metadata["augment"]["trace"]``),
+            which fills the settings left at ``None`` ("auto").
         elements: species present, any order (sorted by Z internally: brighter class = heavier element).
-        min_distance: closest allowed pair of atoms, Å (about 1.9 Å for Si).
-        threshold: candidate peaks must exceed this fraction (× c, see above) of the volume's 99.9th percentile.
-        min_height: reject peaks whose integrated intensity is below this fraction (× c) of the 95th percentile.
-        max_sigma: reject fitted peaks wider than this standard deviation, Å.
-        max_residual: reject peaks whose Gaussian fit leaves a larger relative residual ‖v − g‖/‖v‖.
-        fit_radius: half-width of the fit window, Å (at least one voxel).
-        integration_radius: radius of the sphere whose voxel sum is the integrated intensity, Å.
-        smooth: standard deviation of the Gaussian low-pass applied before the peak search and fits, Å (0: none).
-        upsample: integer upsampling factor before the peak search (cubic spline).
-        support: optional boolean mask (array or Volume, same shape as ``volume``); peaks outside are dropped.
-        classify: ``"kmeans"`` or ``"gmm"`` for the global species step.
-        local_radius: neighbourhood of the local re-classification, Å (0 skips it).
+        settings: :class:`TraceSettings` (every default lives there); ``**options`` set single fields by name.
         species_volume: tomogram whose integrated intensities decide the species (same grid as ``volume``);
             pass the reconstruction when tracing an augmented volume, whose peaks all have height ~1.
-        equal_heights: every species has the same peak height in ``volume`` (an augmented volume), so the thresholds
-            are not scaled by the lightest element's contrast c; default: True when ``species_volume`` is given.
+        support_mask: boolean mask (array or Volume, same shape as ``volume``); peaks outside are dropped. A mask
+            may also be passed as ``support=``; ``support="auto"`` computes the particle's envelope.
+
+    Returns:
+        The atoms (positions in Å, species, B in the AET convention, per-atom scores); the settings used are in
+        ``metadata["trace"]["settings"]``.
     """
     if not isinstance(volume, Volume):
         raise AetInputError(f"trace needs a Volume, got {type(volume).__name__}; load one with aet.io.read.")
+    if "support" in options and options["support"] is not None and not isinstance(options["support"], str):
+        support_mask = options.pop("support")
+    s = with_recommendation(updated(settings or TraceSettings(), options), volume)
     species = sorted(set(check_symbols(elements)), key=lambda e: int(atomic_number([e])[0]))
     if not species:
         raise AetInputError("give at least one element, e.g. elements=['Pt'].")
     check_species(species)
     vs = volume.voxel_size
     extent = vs * max(volume.shape)
+    min_distance, smooth, upsample = s.min_distance, s.smooth, s.upsample
+    threshold = FALLBACK_THRESHOLD if s.threshold is None else s.threshold
+    min_height = FALLBACK_MIN_HEIGHT if s.min_height is None else s.min_height
+    integration_radius = s.integration_radius
     if not 0 < min_distance < extent:
         raise AetInputError(
             f"min_distance = {min_distance} Å must be positive and smaller than the volume ({extent:.1f} Å across); "
             "it is the closest allowed distance between two atoms, e.g. 2.0 Å (Si: 1.9 Å)."
         )
-    if upsample < 1 or int(upsample) != upsample:
-        raise AetInputError(f"upsample must be a whole number ≥ 1, got {upsample}.")
-    if smooth < 0:
-        raise AetInputError(f"smooth is a Gaussian standard deviation in Å (0 for none), got {smooth}.")
-    if fit_radius <= 0 or integration_radius <= 0 or max_sigma <= 0:
+    if s.fit_radius <= 0 or integration_radius <= 0 or s.max_sigma <= 0:
         raise AetInputError("fit_radius, integration_radius and max_sigma are lengths in Å and must be positive.")
     if species_volume is not None and (
         not isinstance(species_volume, Volume)
@@ -108,17 +97,24 @@ def trace(
         or abs(species_volume.voxel_size - vs) > 1e-6 * vs
     ):
         raise AetInputError("species_volume must be a Volume on the same grid (shape and voxel size) as the volume.")
-    settings = {
+    record = {
         "elements": species, "min_distance_A": min_distance, "threshold": threshold, "min_height": min_height,
-        "max_sigma_A": max_sigma, "max_residual": max_residual, "fit_radius_A": fit_radius,
-        "integration_radius_A": integration_radius, "smooth_A": smooth, "upsample": int(upsample),
-        "classify": classify, "local_radius_A": local_radius, "seed": seed,
+        "max_sigma_A": s.max_sigma, "max_residual": s.max_residual, "fit_radius_A": s.fit_radius,
+        "integration_radius_A": integration_radius, "smooth_A": smooth, "upsample": upsample,
+        "classify": s.classify, "local_radius_A": s.local_radius, "seed": s.seed,
         "species_volume": species_volume is not None, "threshold_contrast": None,
+        "support": "given" if support_mask is not None else s.support or "none",
     }  # fmt: skip
     data = volume.data.astype(np.float64)
     if smooth > 0:
         data = ndimage.gaussian_filter(data, smooth / vs)
-    mask = _support(support, volume.shape)
+    if support_mask is None and s.support == "auto":  # peaks outside the envelope (noise, streaks) are not atoms
+        from aet.reconstruct.setup import auto_support
+
+        support_mask = auto_support(volume.data, vs)
+    elif support_mask is None and s.support is not None:
+        raise AetInputError(f"support {s.support!r} names a file; read it with aet.io.read_volume, pass support_mask.")
+    mask = _support(support_mask, volume.shape)
     step = vs / upsample
     if upsample > 1:
         out_shape = [(n - 1) * upsample + 1 for n in data.shape]  # so that input index = output index / upsample
@@ -129,26 +125,26 @@ def trace(
 
     top = float(np.percentile(data, 99.9))
     if not np.ptp(data) > 0 or top <= 0:
-        return _empty(species, settings, "the volume is empty or constant: no atoms were traced.")
+        return _empty(species, record, "the volume is empty or constant: no atoms were traced.")
     # the lightest element's expected brightness relative to the heaviest's (ADF Z^n law): thresholds scale by it
     contrast = float(adf_cross_section(species[:1])[0] / adf_cross_section(species[-1:])[0])
-    if equal_heights if equal_heights is not None else species_volume is not None:
+    if s.equal_heights if s.equal_heights is not None else species_volume is not None:
         contrast = 1.0
-    settings["threshold_contrast"] = contrast
+    record["threshold_contrast"] = contrast
     seeds = local_maxima(data, threshold * contrast * top)
     if mask is not None:
         seeds = seeds[mask[tuple(seeds.T)]]
     counts = {"candidates": len(seeds)}
-    fit = fit_peaks(data, seeds, w=max(1, int(round(fit_radius / step))))
+    fit = fit_peaks(data, seeds, w=max(1, int(round(s.fit_radius / step))))
     # width of the peak in the tomogram, Å: the low-pass added smooth² to every variance, take it back off
     sigma_all = np.sqrt(np.clip((fit.sigma * step) ** 2 - smooth**2, 0.0, None))
-    keep = fit.ok & (fit.residual <= max_residual)
+    keep = fit.ok & (fit.residual <= s.max_residual)
     counts["failed_fit"] = int((~keep).sum())
     # integrated intensity on the original grid (Å³-weighted voxel sum), for the weak-peak test and the species
     intensity = ball_sums(volume.data.astype(np.float64), fit.centre / upsample, integration_radius / vs) * vs**3
     if keep.any():
         weak = intensity < min_height * contrast * np.percentile(intensity[keep], 95)
-        broad = ~(sigma_all <= max_sigma)
+        broad = ~(sigma_all <= s.max_sigma)
         counts["too_weak"] = int((keep & weak).sum())
         counts["too_broad"] = int((keep & ~weak & broad).sum())
         keep &= ~weak & ~broad
@@ -156,7 +152,7 @@ def trace(
     idx = idx[_min_distance(fit.centre[idx] * step, fit.height[idx], min_distance)]
     counts["too_close"] = int(keep.sum() - len(idx))
     if len(idx) == 0:
-        return _empty(species, settings, "no peak passed the atom criteria: no atoms were traced.", counts)
+        return _empty(species, record, "no peak passed the atom criteria: no atoms were traced.", counts)
 
     centre = fit.centre[idx]
     positions = centre[:, ::-1] * step + np.asarray(volume.origin)[::-1]  # (z, y, x) voxels -> (x, y, z) Å
@@ -164,15 +160,15 @@ def trace(
     if species_volume is not None:
         source = species_volume.data.astype(np.float64)
         intensity = ball_sums(source, centre / upsample, integration_radius / vs) * vs**3
-    n_est = estimate_species_count(intensity, max_species=max(4, len(species)), seed=seed)
-    labels = global_classes(intensity, species, classify, seed)
+    n_est = estimate_species_count(intensity, max_species=max(4, len(species)), seed=s.seed)
+    labels = global_classes(intensity, species, s.classify, s.seed)
     rounds = 0
-    if local_radius > 0:
-        labels, rounds = local_reclassify(positions, intensity, labels, len(species), local_radius)
+    if s.local_radius > 0:
+        labels, rounds = local_reclassify(positions, intensity, labels, len(species), s.local_radius)
     sigma = sigma_all[idx]
     meta = {
         "trace": {
-            "settings": settings, "counts": counts, "estimated_species": n_est, "local_rounds": rounds,
+            "settings": record, "counts": counts, "estimated_species": n_est, "local_rounds": rounds,
             "voxel_size_A": vs, "b_factor_convention": "AET: H·exp(−π² r² / B), B = 2π²σ²",
         }
     }  # fmt: skip
@@ -189,6 +185,15 @@ def trace(
         scores={"height": fit.height[idx], "intensity": intensity, "fit_residual": fit.residual[idx], "sigma": sigma},
         metadata=meta,
     )
+
+
+def with_recommendation(settings: TraceSettings, volume: Volume) -> TraceSettings:
+    """``settings`` with the fields left at ``None`` ("auto") taken from the tracing recommendation that a network
+    output carries from its model card (``volume.metadata["augment"]["trace"]``); unchanged for other volumes."""
+    augment = volume.metadata.get("augment")
+    recommended = augment.get("trace", {}) if isinstance(augment, dict) else {}
+    fill = {k: v for k, v in recommended.items() if k in names(TraceSettings) and getattr(settings, k) is None}
+    return updated(settings, fill, "the model card's [trace] recommendation")
 
 
 def _support(support: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
@@ -232,4 +237,4 @@ def _empty(species: list[str], settings: dict, message: str, counts: dict | None
 
 make_callable(__name__, trace)
 
-__all__ = ["trace"]
+__all__ = ["TraceSettings", "trace", "with_recommendation"]

@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from aet.elements import adf_cross_section
-from aet.errors import AetInputError
+from aet.errors import AetInputError, AetSpeciesError
 
 #: Two neighbouring classes must differ by at least this many pooled standard deviations to count as separate.
 MIN_SEPARATION = 1.0
@@ -30,7 +30,7 @@ def check_species(species: list[str]) -> np.ndarray:
     ratio = sigma[:-1] / sigma[1:]
     for k, r in enumerate(ratio):
         if r > MAX_EXPECTED_RATIO:
-            raise AetInputError(
+            raise AetSpeciesError(
                 f"{species[k]} and {species[k + 1]} cannot be separated: their ADF contrast (Z^1.7) differs by only "
                 f"{100 * (1 - r):.0f} %; trace them as one element."
             )
@@ -77,12 +77,12 @@ def check_separation(intensity: np.ndarray, labels: np.ndarray, species: list[st
         a, b = intensity[labels == k], intensity[labels == k + 1]
         pair = f"{species[k]} and {species[k + 1]}"
         if len(a) < 2 or len(b) < 2:
-            raise AetInputError(f"{pair} cannot be separated: a class would hold fewer than 2 atoms.")
+            raise AetSpeciesError(f"{pair} cannot be separated: a class would hold fewer than 2 atoms.")
         pooled = np.sqrt(0.5 * (a.var() + b.var()))
         gap = (b.mean() - a.mean()) / max(pooled, 1e-30)
         ratio = a.mean() / b.mean() if b.mean() > 0 else 1.0
         if gap < MIN_SEPARATION or not 0 < ratio <= np.sqrt(expected[k]):
-            raise AetInputError(
+            raise AetSpeciesError(
                 f"{pair} cannot be separated: the two intensity classes differ by {gap:.2f} standard deviations "
                 f"with a brightness ratio of {ratio:.2f} (expected about {expected[k]:.2f} from Z^1.7); "
                 "give fewer elements or a better tomogram."

@@ -1,0 +1,29 @@
+"""Settings of :func:`aet.refine`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aet.errors import AetInputError
+from aet.settings import Settings, setting
+
+
+@dataclass(frozen=True)
+class RefineSettings(Settings):
+    """What :func:`aet.refine` fits and for how long (positions in Å, B in Å², AET convention)."""
+
+    iterations: int = setting(20, "Outer position iterations (each one L-BFGS step of up to 5 evaluations).",
+                              minimum=0)  # fmt: skip
+    hb_iterations: int = setting(10, "L-BFGS evaluations for heights and B-factors per species.", minimum=0)
+    max_move: float = setting(1.0, "Cap of each atom's total move.", unit="Å")
+    per_atom_b: bool = setting(False, "Also fit one B per atom (0.25–4 × its species' B).")
+    image_scale: bool = setting(False, "Fit one scale factor per image (dose or detector drift).")
+    image_shifts: bool = setting(False, "Fit one (row, col) shift per image.")
+    max_shift: float = setting(1.0, "Cap of each image shift.", unit="Å", minimum=0)
+    angle_correction: bool = setting(True, "Fit a small rotation per image (three angles).")
+    max_angle: float = setting(2.0, "Cap of each angle correction.", unit="degrees", minimum=0)
+    tol: float = setting(1e-5, "Stop when the misfit falls by less than this fraction in an iteration.", minimum=0)
+
+    def check(self) -> None:
+        if self.max_move <= 0:
+            raise AetInputError(f"max_move is a distance in Å and must be positive, got {self.max_move}.")

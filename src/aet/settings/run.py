@@ -1,0 +1,107 @@
+"""Settings of ``aet run`` beyond the stages' own: input, run, prepare and report tables, whether the optional
+stages run, and :class:`RunConfig`, every table of one run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from aet.settings import Settings, setting, to_table
+from aet.settings.augment import AugmentSettings
+from aet.settings.reconstruct import MethodSettings, ReconstructSettings, ResireSettings
+from aet.settings.refine import RefineSettings
+from aet.settings.trace import TraceSettings
+
+
+@dataclass(frozen=True)
+class InputSettings(Settings):
+    """How the tilt series is read."""
+
+    TABLE: ClassVar[str] = "input"
+    pixel_size: float | None = setting(None, "Pixel size; none: from the file.", unit="Å")
+    elements: tuple[str, ...] = setting(("Pt",), "Species present, e.g. [\"Ni\", \"Pt\"].")
+    euler: str | None = setting(None, "Euler convention of foreign angle files: zyz or zyx.")
+    tilt_axis: float = setting(0.0, "Tilt-axis angle from the image rows (must be 0: rotate the images first).",
+                               unit="degrees")  # fmt: skip
+    key: str | None = setting(None, "Array name inside a .mat/.h5/.npz file.")
+    angles: str | None = setting(None, "Angle file (n×3 Euler or n tilts, degrees).")
+    angles_key: str | None = setting(None, "Array name of the angles inside their file.")
+
+
+@dataclass(frozen=True)
+class RunOptions(Settings):
+    """Where and how the run computes."""
+
+    TABLE: ClassVar[str] = "run"
+    device: str = setting("auto", "auto, cpu or cuda.")
+    seed: int = setting(0, "Seed recorded with the run.")
+    threads: int | None = setting(None, "CPU threads for torch and NumPy; none: all cores.", minimum=1)
+
+
+@dataclass(frozen=True)
+class PrepareSettings(Settings):
+    """What is done to the images before reconstruction."""
+
+    TABLE: ClassVar[str] = "prepare"
+    background: bool = setting(True, "Subtract each image's border median.")
+    normalise: bool = setting(True, "Scale every image to the mean total intensity.")
+    denoise: str | None = setting(
+        None, "none, gaussian, median or 'package.module:function'(images, pixel_size) -> images."
+    )
+    denoise_sigma: float = setting(0.3, "Gaussian σ or median half-width of the denoising.", unit="Å", minimum=0)
+    align: str | None = setting(
+        None, "none, centre-of-mass or 'package.module:function'(images, angles, pixel_size) -> images."
+    )
+
+
+@dataclass(frozen=True)
+class AugmentStage(AugmentSettings):
+    """[augment]: :class:`AugmentSettings` and whether the stage runs."""
+
+    TABLE: ClassVar[str] = "augment"
+    enabled: bool = setting(True, "Run the network (--no-augment: off).")
+
+
+@dataclass(frozen=True)
+class RefineStage(RefineSettings):
+    """[refine]: :class:`RefineSettings` and whether the stage runs."""
+
+    TABLE: ClassVar[str] = "refine"
+    enabled: bool = setting(True, "Refine the traced model against the projections.")
+
+
+@dataclass(frozen=True)
+class ReportSettings(Settings):
+    """What the HTML report shows."""
+
+    TABLE: ClassVar[str] = "report"
+    projections: int = setting(4, "Measured vs calculated projections shown.", minimum=0)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of ``aet run``, one attribute per TOML table (``[reconstruct]`` holds the shared settings
+    and the chosen method's, which live in :attr:`method`)."""
+
+    input: InputSettings = InputSettings()
+    run: RunOptions = RunOptions()
+    prepare: PrepareSettings = PrepareSettings()
+    reconstruct: ReconstructSettings = ReconstructSettings()
+    method: MethodSettings = ResireSettings()
+    augment: AugmentStage = AugmentStage()
+    trace: TraceSettings = TraceSettings()
+    refine: RefineStage = RefineStage()
+    report: ReportSettings = ReportSettings()
+
+    #: The tables other than [reconstruct], and their classes.
+    TABLES: ClassVar[dict[str, type[Settings]]] = {
+        "input": InputSettings, "run": RunOptions, "prepare": PrepareSettings, "augment": AugmentStage,
+        "trace": TraceSettings, "refine": RefineStage, "report": ReportSettings,
+    }  # fmt: skip
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """The config as TOML tables (``None`` written as each field's ``none`` word)."""
+        out = {name: to_table(getattr(self, name)) for name in self.TABLES}
+        out["reconstruct"] = to_table(self.reconstruct) | to_table(self.method)
+        order = ["input", "run", "prepare", "reconstruct", "augment", "trace", "refine", "report"]
+        return {k: out[k] for k in order}
