@@ -115,5 +115,6 @@ def test_cli_reconstruct(shared_data, tmp_path):
     again = run_cli(*args)  # refuses to replace the output
     assert again.returncode == 1 and "exists" in again.stderr + again.stdout
     bad = run_cli(*args[:-4], "--method", "fbp", "--overwrite")
-    assert bad.returncode == 1 and "unknown reconstruction method" in bad.stderr + bad.stdout
+    # the method is a choice of the CLI option (from ReconstructSettings): a usage error, exit 2, naming the choices
+    assert bad.returncode == 2 and "'fbp' is not one of 'resire', 'genfire', 'sirt', 'wbp'" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr
