@@ -48,7 +48,7 @@ def run(dose: str, iterations: int, support: bool = True) -> dict:
     out = {"result": compare(model, truth, radius=0.9), "reconstruct_s": t1 - t0, "trace_s": t2 - t1}
     if support:  # without the mask, noise peaks at the edge of the field of view would make refine refuse the model
         refined, report = aet.refine(model, ts, angle_correction=False, progress=False)  # multislice: exact angles
-        out.update(refined=compare(refined, truth, radius=0.9), R1=(report["before"]["R1"], report["after"]["R1"]),
+        out.update(refined=compare(refined, truth, radius=0.9), R1=(report.before.R1, report.after.R1),
                    refine_s=time.perf_counter() - t2)  # fmt: skip
     return out
 

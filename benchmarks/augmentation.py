@@ -43,7 +43,7 @@ from aet.model import AtomicModel, Volume
 from aet.nn import weights
 from aet.nn.augment import augment
 from aet.nn.data import reconstruct_for_network
-from aet.refine.validate import inside_field_of_view
+from aet.refinement.validate import inside_field_of_view
 from aet.settings.refine import RefineSettings
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
@@ -139,7 +139,7 @@ def simulated(models: list[str], refine: list[str] = ()) -> dict:
     """Table 1: pooled scores with and without each network over the test set; for the names in ``refine``
     ("none" or a model) also after :func:`aet.refine` against the tilt series with ``aet run``'s refine settings
     (20 iterations of positions, B, H and per-image angle corrections)."""
-    recon = weights.load(models[0])[1]["reconstruction"]
+    recon = weights.load(models[0])[1].reconstruction
     names = ["none", *models]
     results: dict[str, list] = {n: [] for n in names + [f"{n} + refine" for n in names if n in refine]}
     per_particle, refine_failed = [], []
@@ -224,7 +224,7 @@ def update_cards(models: list[str], key: str, figures: dict) -> None:
 
 def asi208(models: list[str]) -> dict:
     """Table 2: asi208 with a ±60° missing wedge, with and without augmentation."""
-    recon = weights.load(models[0])[1]["reconstruction"]
+    recon = weights.load(models[0])[1].reconstruction
     mask = aet.io.read(DATA / "Mask_aSi_cov35pm.mat", kind="volume").data
     truth = load_asi208_truth(DATA / "aSi_208atoms_GT.txt")
     rows = []
@@ -258,7 +258,7 @@ def distortion(models: list[str], particles: tuple[int, ...] = (7, 6)) -> None:
     """Table 3: the global (affine) distortion of the traced positions on noise-free tilt series without angle
     errors of two large test particles: full range or a ±65° wedge, 60 or 21 projections, with and without each
     network."""
-    recon = weights.load(models[0])[1]["reconstruction"]
+    recon = weights.load(models[0])[1].reconstruction
     rows = []
     for k in particles:
         truth, _ = test_particle(k)
@@ -287,7 +287,7 @@ def distortion(models: list[str], particles: tuple[int, ...] = (7, 6)) -> None:
 def speed(models: list[str]) -> None:
     """Table 4: seconds to augment a 256³ tomogram (a 4 nm Pt particle's reconstruction in a 256³ box)."""
     truth, ts = test_particle(6)
-    vol = reconstruct_for_network(ts, weights.load(models[0])[1]["reconstruction"])
+    vol = reconstruct_for_network(ts, weights.load(models[0])[1].reconstruction)
     box = np.zeros((256, 256, 256), np.float32)
     n = min(vol.shape[0], 256)
     box[:n, :n, :n] = vol.data[:n, :n, :n]

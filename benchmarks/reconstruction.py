@@ -23,7 +23,7 @@ from _common import report
 
 import aet
 from aet.model import TiltSeries
-from aet.reconstruct import reconstruct
+from aet.reconstruction import reconstruct
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "resire_sample"
 

@@ -38,8 +38,8 @@ import torch
 from _common import report
 
 import aet
-import aet.refine as refine_module
-import aet.refine.forward as forward_module
+import aet.refinement as refine_module
+import aet.refinement.forward as forward_module
 from aet.model import AtomicModel, TiltSeries
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
 from aet.simulate.structures import build_model
@@ -106,7 +106,7 @@ class Timer:
             n0, t = len(self.evals), time.perf_counter()
             fn(opt, geo, meas, p, expand, log, advance, stage)
             self.steps.append((stage, time.perf_counter() - t, len(self.evals) - n0))
-            self.r1_last = log[-1]["R1"]
+            self.r1_last = log[-1].R1
             its = self.iterations()
             if stage != "positions" and its and self.first_eval is not None:
                 spent = time.perf_counter() - self.first_eval
@@ -216,8 +216,8 @@ def main() -> None:
                 "setup_s": setup, "loadavg_1min_before_after": load, "stopped": timer.stopped, "eval_s": timer.evals,
                 "steps": [{"stage": s, "seconds": t, "evaluations": k} for s, t, k in timer.steps],
                 "project_s": timer.project, "eval_share": split, "peak_rss_mb": rss,
-                "report_R1": None if rep is None else {"before": rep["before"]["R1"], "after": rep["after"]["R1"]},
-                "log": None if rep is None else rep["log"],
+                "report_R1": None if rep is None else {"before": rep.before.R1, "after": rep.after.R1},
+                "log": None if rep is None else rep.to_dict()["log"],
             }
         )  # fmt: skip
         print(

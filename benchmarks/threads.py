@@ -3,7 +3,7 @@ busy, with OpenMP's passive waits (what ``import aet`` sets) and with its spinni
 
 Run: .venv/bin/python benchmarks/threads.py [--threads 2] [--iterations 10] [--repeat 3]
 
-The case is the one of ``tests/refine/test_refine_model.py``: a Pt cuboctahedron of 561 atoms, ±65° in 3° steps
+The case is the one of ``tests/refinement/test_refine_model.py``: a Pt cuboctahedron of 561 atoms, ±65° in 3° steps
 (44 projections), 1e5 e/Å², 0.3° angle errors; the start model is the truth displaced by 0.3 Å RMS. Each row runs
 ``aet.refine(start, ts, iterations=--iterations, hb_iterations=5)`` in a fresh Python process (the wait policy is
 read when torch loads OpenMP), with ``aet.threads.set_threads(--threads)``; the time is the best of ``--repeat``

@@ -24,7 +24,7 @@ import torch
 from _common import report
 
 import aet
-import aet.trace as trace_module
+import aet.tracing as trace_module
 from aet.elements import adf_cross_section
 from aet.metrics import compare
 from aet.model import AtomicModel, Volume

@@ -11,7 +11,7 @@ from pathlib import Path
 import aet
 from aet.metrics import compare
 from aet.settings.trace import TraceSettings
-from aet.trace import with_recommendation
+from aet.tracing import with_recommendation
 
 
 def _aet(*args: str) -> None:

@@ -231,8 +231,8 @@ def reconstruct(
     """Reconstruct a tomogram (voxel size = pixel size); the settings and error log go to OUT's JSON sidecar."""
     import time
 
-    from aet.reconstruct import reconstruct as run_reconstruction
-    from aet.reconstruct import resolve_settings
+    from aet.reconstruction import reconstruct as run_reconstruction
+    from aet.reconstruction import resolve_settings
 
     set_threads(threads)
     ts = aet.io.read_tilt_series(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler)
@@ -401,15 +401,15 @@ def refine(
     aet.io.write(refined, out, overwrite=overwrite)
     report_path = out.with_name(out.name + ".refine.json")
     with atomic_paths(report_path) as (tmp,):
-        dump_json(report, tmp)
-    b, a = report["before"], report["after"]
+        dump_json(report.to_dict(), tmp)
+    b, a = report.before, report.after
     console.print(
-        f"R1 {b['R1']:.4f} -> {a['R1']:.4f} (mean over projections {b['R1_mean']:.4f} -> {a['R1_mean']:.4f}); "
-        f"moves: mean {report['move_A']['mean']:.3f} Å, max {report['move_A']['max']:.3f} Å; "
-        f"{len(report['log'])} steps in {report['seconds']:.1f} s"
+        f"R1 {b.R1:.4f} -> {a.R1:.4f} (mean over projections {b.R1_mean:.4f} -> {a.R1_mean:.4f}); "
+        f"moves: mean {report.move_A.mean:.3f} Å, max {report.move_A.max:.3f} Å; "
+        f"{len(report.log)} steps in {report.seconds:.1f} s"
     )
-    for s, v in report["species"].items():
-        console.print(f"  {s}: H = {v['height']:.4g}, B = {v['b_factor_A2']:.2f} Å² (AET convention)")
+    for s, v in report.species.items():
+        console.print(f"  {s}: H = {v.height:.4g}, B = {v.b_factor_A2:.2f} Å² (AET convention)")
     console.print(f"  wrote {out} and {report_path}")
 
 
@@ -424,11 +424,11 @@ def rfactor(
 ) -> None:
     """R-factors of a model against the measured projections (one global scale and background fitted)."""
     found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler)
-    r = aet.refine.rfactor(found, ts)
-    per = np.asarray(r["R1_per_projection"])
+    r = aet.rfactor(found, ts)
+    per = np.asarray(r.R1_per_projection)
     console.print(
-        f"R1 {r['R1']:.4f} (pooled), {r['R1_mean']:.4f} (mean over {len(per)} projections, "
-        f"{per.min():.4f}–{per.max():.4f}); R2 {r['R2']:.4f}"
+        f"R1 {r.R1:.4f} (pooled), {r.R1_mean:.4f} (mean over {len(per)} projections, "
+        f"{per.min():.4f}–{per.max():.4f}); R2 {r.R2:.4f}"
     )
 
 
@@ -508,8 +508,8 @@ def run_pipeline(
             err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}")
     s = result.summary
     if not quiet:
-        per = ", ".join(f"{k} {v}" for k, v in s["atoms"].items() if k != "total")
-        console.print(f"{s['atoms']['total']} atoms ({per}); R1 {s['r1']['R1']:.4f}; {s['timings_s']['total']:.0f} s")
+        per = ", ".join(f"{k} {v}" for k, v in s.atoms.items())
+        console.print(f"{s.n_atoms} atoms ({per}); R1 {s.rfactors.R1:.4f}; {s.total_s:.0f} s")
         console.print(f"  outputs in {out}/: tomogram.mrc, atoms.xyz, atoms.csv, summary.json, report.html")
 
 
@@ -528,18 +528,21 @@ def demo(
 
     t = time.perf_counter()
     result = run_demo(out, quiet=quiet, force=force, device=device)
-    c, s = result.summary["comparison"], result.summary
+    s = result.summary
+    c, traced = s.comparison, s.comparison_traced
+    assert c is not None and traced is not None  # the demo knows its truth
     table = Table(title=f"aet demo: {EXAMPLE['size_nm']} nm {EXAMPLE['element']}, {EXAMPLE['projections']} "
                   f"projections over ±{EXAMPLE['max_tilt']:g}°, {EXAMPLE['dose']:g} e/Å² each")  # fmt: skip
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("goal", justify="right")
-    table.add_row("atoms (true / found)", f"{c['n_truth']} / {c['n_model']}", "")
-    table.add_row("recall", f"{c['recall']:.4f}", "≥ 0.98")
-    table.add_row("precision", f"{c['precision']:.4f}", "")
-    table.add_row("RMSD (pm), traced", f"{s['comparison_traced']['rmsd_pm']:.1f}", "")
-    table.add_row("RMSD (pm), refined", f"{c['rmsd_pm']:.1f}", "≤ 20")
-    table.add_row("R1 (refined model)", f"{s['refinement'].get('after', s['r1']['R1']):.4f}", "")
+    table.add_row("atoms (true / found)", f"{c.n_truth} / {c.n_model}", "")
+    table.add_row("recall", f"{c.recall:.4f}", "≥ 0.98")
+    table.add_row("precision", f"{c.precision:.4f}", "")
+    table.add_row("RMSD (pm), traced", f"{traced.rmsd_pm:.1f}", "")
+    table.add_row("RMSD (pm), refined", f"{c.rmsd_pm:.1f}", "≤ 20")
+    r1 = s.refinement_r1[1] if s.refinement_r1 is not None else s.rfactors.R1
+    table.add_row("R1 (refined model)", f"{r1:.4f}", "")
     table.add_row("time (s)", f"{time.perf_counter() - t:.0f}", "< 300 on 2 CPU cores")
     console.print(table)
     console.print(f"report: {(Path(out) / 'report.html').resolve()}")

@@ -15,11 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from aet.errors import AetInputError
+from aet.geometry import EULER_CONVENTIONS as EULER_CONVENTIONS  # re-exported: aet.model kept them
+from aet.geometry import Grid, is_single_axis
+from aet.geometry import as_euler_angles as as_euler_angles
 
 if TYPE_CHECKING:
     import ase
-
-EULER_CONVENTIONS = ("zyz", "zyx")
 
 
 def _finite(name: str, arr: npt.NDArray[Any]) -> None:
@@ -35,29 +36,6 @@ def _positive(name: str, value: float) -> float:
     if not np.isfinite(value) or value <= 0:
         raise AetInputError(f"{name} must be a positive number of Å, got {value!r}.")
     return value
-
-
-def as_euler_angles(angles: Any) -> npt.NDArray[np.float64]:
-    """Return angles as an ``[n, 3]`` float64 array of (φ, θ, ψ) in degrees.
-
-    A 1-D list of tilt angles θ is expanded to ``(0, θ, 0)`` (single-axis tilt about y).
-    """
-    a = np.asarray(angles, dtype=np.float64)
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim == 1:
-        a = np.stack([np.zeros_like(a), a, np.zeros_like(a)], axis=1)
-    elif a.ndim == 2 and a.shape[1] == 1:
-        return as_euler_angles(a[:, 0])
-    elif a.ndim == 2 and a.shape[1] not in (1, 3) and a.shape[0] == 3:
-        a = a.T
-    if a.ndim != 2 or a.shape[1] != 3:
-        raise AetInputError(
-            f"angles must be a list of tilt angles or an [n, 3] array of Euler angles (φ, θ, ψ) in degrees; "
-            f"got shape {np.shape(angles)}."
-        )
-    _finite("angles", a)
-    return a
 
 
 @dataclass
@@ -128,9 +106,10 @@ class TiltSeries:
         """θ of each image in degrees."""
         return self.angles[:, 1]
 
-    def is_single_axis(self, tol: float = 1e-6) -> bool:
-        """True when φ = ψ = 0 for every image: a pure tilt about y."""
-        return bool(np.all(np.abs(self.angles[:, [0, 2]]) < tol))
+    def is_single_axis(self, tol_deg: float = 1e-4) -> bool:
+        """True when every image is a pure tilt about y to within ``tol_deg`` degrees (see
+        :func:`aet.geometry.is_single_axis`: decided on the rotation matrices, so (180, θ, 180) in "zyz" counts)."""
+        return is_single_axis(self.angles, self.euler_convention, tol_deg)
 
 
 @dataclass
@@ -167,6 +146,11 @@ class Volume:
     def shape(self) -> tuple[int, int, int]:
         nz, ny, nx = self.data.shape
         return (nz, ny, nx)
+
+    @property
+    def grid(self) -> Grid:
+        """The voxel grid: shape, voxel size and origin (voxel index ↔ position in Å)."""
+        return Grid(self.shape, self.voxel_size, self.origin)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from aet.nn.weights import load
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
 
-RECON = load("default")[1]["reconstruction"]
+RECON = load("default")[1].reconstruction
 
 
 def _tomogram(pixel_size: float, size_nm: float = 2.0, seed: int = 3):

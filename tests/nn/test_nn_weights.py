@@ -41,7 +41,7 @@ def test_load_offline_without_pickle(monkeypatch) -> None:
         net, card = weights.load(name)
         assert next(net.parameters()).device.type == "cpu"
         assert not net.training
-        assert card["name"] == name
+        assert card.name == name
     weights._load_cached.cache_clear()
 
 
@@ -50,8 +50,8 @@ def test_bad_model_paths(tmp_path) -> None:
         weights.load(tmp_path / "missing.safetensors")
     net, card = weights.load("unet")
     path = weights.save(net, card, tmp_path / "copy")
-    (tmp_path / "copy.json").write_text(
-        json.dumps({**card, "architecture": {**card["architecture"], "name": "unet-transformer"}})
-    )
+    text = card.to_dict()
+    text["architecture"]["name"] = "unet-transformer"
+    (tmp_path / "copy.json").write_text(json.dumps(text))
     with pytest.raises(AetFormatError, match="does not match"):
         weights.load(path)

@@ -9,8 +9,8 @@ from scipy.ndimage import gaussian_filter
 
 import aet
 from aet.errors import AetInputError
+from aet.geometry import rotation_matrices
 from aet.physics import Projector, atoms_to_projections, project
-from aet.physics.geometry import rotation_matrices
 
 
 def adjoint_error(proj: Projector, seed: int = 0) -> float:

@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from aet.metrics import compare
+from aet.metrics.rfactor import RFactors
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.pipeline import report as report_module
 from aet.pipeline.browser import _console_errors, _viewer_problems, find_chromium
 from aet.pipeline.report import _key_figures, _script_json, _species_colours, write_report
+from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 
 N_FIGURES_FULL = 4  # slices, 3-D model (the viewer's static stand-in), R1 per projection, projections
 INJECTION = "<script>alert(1)</script>"
+
+
+def _summary(ts: TiltSeries, model: AtomicModel, truth: AtomicModel) -> RunSummary:
+    """A summary as ``aet run`` makes it, with a ground truth; its version string tries an injection."""
+    comparison = replace(compare(model, truth, radius=0.9), precision=0.8, rmsd_pm=12.5, n_matched=4, n_model=5)
+    return RunSummary.counting(
+        model, atoms_traced=len(model), rfactors=RFactors(0.123456, 0.125, 0.02, (0.1, 0.12, 0.09, 0.11, 0.13)),
+        refinement_r1=(0.3, 0.123456), tilt_series=TiltSeriesFacts.of(ts),
+        timings_s={"reconstruct": 1.5, "trace": 0.25}, total_s=42.25, skipped_stages=(), seed=0,
+        comparison=comparison, comparison_traced=replace(comparison, rmsd_pm=15.25),
+        versions={"aet": INJECTION, "numpy": np.__version__},
+    )  # fmt: skip
 
 
 def _case() -> dict:
@@ -34,20 +50,7 @@ def _case() -> dict:
     images = rng.random((5, n, n)).astype(np.float32)
     tilt_series = TiltSeries(images, np.linspace(-60, 60, 5), pixel_size=voxel)
     return {
-        "summary": {  # the shape of aet.pipeline.run._summary, plus an injection attempt
-            "name": INJECTION,
-            "atoms": {"total": 5, "Pt": 3, "Ni": 2},
-            "atoms_traced": 5,
-            "r1": {"R1": 0.123456, "R1_mean": 0.125, "R2": 0.02},
-            "refinement": {"before": 0.3, "after": 0.123456},
-            "tilt_series": {"images": 5, "shape": [n, n], "pixel_size_A": voxel, "tilt_range_deg": [-60.0, 60.0]},
-            "timings_s": {"reconstruct": 1.5, "trace": 0.25, "total": 42.25},
-            "skipped_stages": [],
-            "versions": {"aet": "0.1.0", "numpy": np.__version__},
-            "seeds": {"run": 0},
-            "comparison": {"recall": 1.0, "precision": 0.8, "rmsd_pm": 12.5, "n_matched": 4, "n_model": 5},
-            "comparison_traced": {"recall": 1.0, "precision": 0.8, "rmsd_pm": 15.25},
-        },
+        "summary": _summary(tilt_series, AtomicModel(positions, elements), AtomicModel(positions + 0.1, elements)),
         "tomogram": tomogram,
         "augmented": augmented,
         "model": AtomicModel(positions, elements),
@@ -142,14 +145,15 @@ def test_first_screen_has_key_figures_then_slices_and_3d_view(full_report: tuple
 
 def test_missed_goals_are_marked() -> None:
     case = _case()
-    case["summary"]["comparison"] |= {"recall": 0.5, "rmsd_pm": 30.0}
-    case["summary"]["timings_s"]["total"] = 301.0
+    summary = case["summary"]
+    summary = replace(summary, comparison=replace(summary.comparison, recall=0.5, rmsd_pm=30.0), total_s=301.0)
     colours = _species_colours(case["model"], None)
-    cards = _key_figures(case["summary"], case["model"], case["tilt_series"], colours)
+    cards = _key_figures(summary, case["model"], case["tilt_series"], colours)
     assert cards.count("✗ missed") == 3 and "✓ met" not in cards and "301 s" in cards
-    for missing in ({}, {"comparison": {"recall": None}, "refinement": {}, "timings_s": "?"}):
-        cards = _key_figures(missing, case["model"], case["tilt_series"], colours)  # no figure, no card; no error
-        assert "Recall" not in cards and "R1" not in cards and "Total time" not in cards and "5 images" in cards
+    cards = _key_figures(None, case["model"], case["tilt_series"], colours)  # no summary: no figure, no card
+    assert "Recall" not in cards and "R1" not in cards and "Total time" not in cards and "5 images" in cards
+    no_match = replace(summary, comparison=replace(summary.comparison, rmsd_pm=float("nan")))
+    assert "RMSD" not in _key_figures(no_match, case["model"], case["tilt_series"], colours)
 
 
 def test_viewer_data_is_embedded_safely(full_report: tuple[Path, str, dict]) -> None:
@@ -186,7 +190,7 @@ def test_viewer_subsamples_large_models_but_keeps_exact_counts(tmp_path: Path, m
 
 def test_report_optional_sections(tmp_path: Path) -> None:
     case = _case() | {"augmented": None, "calculated": None, "r1_per_projection": None, "truth": None}
-    del case["summary"]["comparison"], case["summary"]["comparison_traced"]
+    case["summary"] = replace(case["summary"], comparison=None, comparison_traced=None)
     text = write_report(tmp_path / "report.html", **case).read_text(encoding="utf-8")
     assert _n_png(text) == 2  # slices and the 3-D model's static stand-in only
     assert "Atom counts: traced vs ground truth" not in text
@@ -195,7 +199,7 @@ def test_report_optional_sections(tmp_path: Path) -> None:
 
 
 def test_report_with_an_empty_summary_and_no_atoms(tmp_path: Path) -> None:
-    case = _case() | {"summary": {}, "model": AtomicModel(np.zeros((0, 3)), []), "truth": None, "calculated": None}
+    case = _case() | {"summary": None, "model": AtomicModel(np.zeros((0, 3)), []), "truth": None, "calculated": None}
     text = write_report(tmp_path / "report.html", **case).read_text(encoding="utf-8")
     assert "The summary is empty." in text and '<canvas id="aet-viewer"' in text
     assert _atoms_json(text)["datasets"][0]["n"] == 0

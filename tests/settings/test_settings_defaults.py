@@ -13,7 +13,7 @@ import aet
 from aet.cli import app
 from aet.nn.augment import augment
 from aet.pipeline.config import dumps, load_config
-from aet.reconstruct import reconstruct
+from aet.reconstruction import reconstruct
 from aet.settings import Settings
 from aet.settings.augment import AugmentSettings
 from aet.settings.reconstruct import METHOD_SETTINGS, ReconstructSettings, ResireSettings

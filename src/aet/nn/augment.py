@@ -22,6 +22,7 @@ from aet.device import resolve_device
 from aet.errors import AetInputError
 from aet.model import Volume
 from aet.nn import weights
+from aet.nn.card import ModelCard
 from aet.nn.normalise import intensity_scale, resample
 from aet.nn.weights import network_for
 from aet.progress import progress_bar
@@ -49,7 +50,7 @@ def augment(
 
     Args:
         volume: the tomogram (any shape; voxel size in Å), reconstructed as the model card says
-            (``card["reconstruction"]``, RESIRE for the shipped models).
+            (``card.reconstruction``, RESIRE for the shipped models).
         model: the network (overrides ``settings.model``): ``"auto"``, ``"default"``, a shipped name
             (``aet.nn.weights.shipped_names()``) or a ``.safetensors`` path.
         settings: :class:`AugmentSettings` (every default lives there); ``**options`` set single fields by name.
@@ -69,30 +70,30 @@ def augment(
     model = network_for(s.model, elements or ())
     tta, overlap, batch_size = s.tta, s.overlap, s.batch_size
     net, card = weights.load(model)
-    stride = int(card["architecture"]["stride"])
-    window = int(s.window or card["window"])
+    stride = card.architecture.stride
+    window = int(s.window or card.window)
     if window % stride:
         raise AetInputError(f"window must be a multiple of the network stride {stride}, got {window}.")
     _check_source(volume, card)
     dev = resolve_device(device)
     start = time.perf_counter()
-    factor = volume.voxel_size / float(card["voxel_size"])
+    factor = volume.voxel_size / card.voxel_size
     data = resample(volume.data, factor)
     if min(data.shape) < 4:
         raise AetInputError(
             f"the volume is {volume.shape} voxels of {volume.voxel_size} Å: too small to hold an atom at the network's "
-            f"{card['voxel_size']} Å voxels."
+            f"{card.voxel_size} Å voxels."
         )
     scale = intensity_scale(data)
     mean, std = predict(net, data / scale, window, overlap, batch_size, dev, int(tta), progress)
     mean = resample(mean, 1 / factor, volume.shape)
     meta = {
         "augment": {
-            "model": card["name"], "model_version": card.get("version"), "tta": int(tta), "overlap": overlap,
-            "window": window, "network_voxel_size_A": card["voxel_size"], "intensity_scale": scale,
+            "model": card.name, "model_version": card.version, "tta": int(tta), "overlap": overlap,
+            "window": window, "network_voxel_size_A": card.voxel_size, "intensity_scale": scale,
             "device": str(dev), "seconds": round(time.perf_counter() - start, 3),
             "units": "atomicity: fraction of an atom's peak height (target Gaussians of height 1)",
-            "trace": card.get("trace", {}),  # tracing settings recommended for this model's output
+            "trace": card.trace,  # tracing settings recommended for this model's output
         },
         "source": volume.metadata.get("reconstruction", {}),
     }  # fmt: skip
@@ -103,17 +104,17 @@ def augment(
     return out, Volume(std, volume.voxel_size, volume.origin, {**meta, "kind": "uncertainty"})
 
 
-def reconstruction_mismatch(have: dict, card: dict) -> str | None:
+def reconstruction_mismatch(have: dict, card: ModelCard) -> str | None:
     """One sentence naming the reconstruction settings in ``have`` that differ from those the network of ``card``
     was trained on, or None when they agree (keys absent from ``have`` are not compared)."""
-    want = card["reconstruction"]
+    want = card.reconstruction
     diff = [f"{k}={have[k]} (trained on {want[k]})" for k in want if k in have and have[k] != want[k]]
     if not diff:
         return None
-    return f"the reconstruction uses {', '.join(diff)} for {card['name']}, so its output may be less accurate."
+    return f"the reconstruction uses {', '.join(diff)} for {card.name}, so its output may be less accurate."
 
 
-def _check_source(volume: Volume, card: dict) -> None:
+def _check_source(volume: Volume, card: ModelCard) -> None:
     """Warn when the tomogram's own record says it was reconstructed differently from the network's inputs."""
     rec = volume.metadata.get("reconstruction")
     if not isinstance(rec, dict) or "method" not in rec:

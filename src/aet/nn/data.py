@@ -25,6 +25,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from aet.errors import AetInputError
+from aet.geometry import Grid, centre_index
 from aet.io.atomic import atomic_paths
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.nn.normalise import intensity_scale
@@ -107,7 +108,7 @@ def draw_angles(cfg: DataConfig, rng: np.random.Generator) -> np.ndarray:
 
 def reconstruct_for_network(tilt_series: Any, settings: dict[str, Any], progress: bool = False) -> Volume:
     """The reconstruction a network is trained on and applied to (``settings`` from its model card)."""
-    from aet.reconstruct import reconstruct
+    from aet.reconstruction import reconstruct
 
     opts = dict(settings)
     return reconstruct(tilt_series, opts.pop("method"), progress=progress, **opts)
@@ -129,16 +130,17 @@ def reconstruct_rows(tilt_series: TiltSeries, settings: dict[str, Any], start: i
         tilt_series.images[:, rows], tilt_series.angles, tilt_series.pixel_size, tilt_series.euler_convention
     )
     vol = reconstruct_for_network(band, {**settings, "thickness": n_cols})
-    vs = tilt_series.pixel_size
-    origin = (-(n_cols // 2) * vs, (rows.start - n_rows // 2) * vs, -(n_cols // 2) * vs)
-    return Volume(vol.data, vs, origin, vol.metadata), rows
+    # the band's rotation centre is the full volume's: row n_rows//2 of the images, i.e. row n_rows//2 − start here
+    ctr = (centre_index(n_cols), centre_index(n_rows) - rows.start, centre_index(n_cols))
+    grid = Grid.centred(vol.shape, tilt_series.pixel_size, centre=ctr)
+    return Volume(vol.data, grid.voxel_size, grid.origin, vol.metadata), rows
 
 
 def target_volume(model: AtomicModel, volume: Volume, target_b: float) -> np.ndarray:
     """Atomicity target on the grid of ``volume``: height-1 Gaussians of B = ``target_b`` Å² at each atom."""
-    centre_shift = np.asarray(volume.origin)[::-1] + np.asarray(volume.shape)[::-1] // 2 * volume.voxel_size
-    pos = model.positions - centre_shift  # atoms_to_volume centres its grid on voxel n//2
-    half = (np.asarray(volume.shape)[::-1] // 2 + 2) * volume.voxel_size + 2.0  # Å: grid plus the Gaussian tail
+    grid = volume.grid
+    pos = model.positions - grid.to_position(grid.centre)  # atoms_to_volume centres its grid on voxel n//2
+    half = (np.asarray(grid.centre)[::-1] + 2) * grid.voxel_size + 2.0  # Å: grid plus the Gaussian tail
     pos = torch.from_numpy(pos[(np.abs(pos) <= half).all(axis=1)])  # only atoms that reach the grid
     return atoms_to_volume(pos, target_b, 1.0, volume.shape, volume.voxel_size).numpy().astype(np.float32)
 
@@ -157,8 +159,9 @@ def make_sample(cfg: DataConfig, index: int) -> dict[str, Any]:
     )  # fmt: skip
     ts = simulate_tilt_series(model, angles, acq)
     # crop centres (voxel z, y, x) on random atoms; all crops of a sample share one band of rows (y)
-    origin = -(np.asarray(ts.images.shape)[[2, 1, 2]] // 2) * cfg.voxel_size  # the reconstruction's origin
-    vox = np.round((model.positions[:, ::-1] - origin) / cfg.voxel_size).astype(int)
+    _, n_rows, n_cols = ts.images.shape
+    grid = Grid.centred((n_cols, n_rows, n_cols), cfg.voxel_size)  # the full reconstruction's grid
+    vox = np.round(grid.to_index(model.positions)).astype(int)
     jitter = rng.integers(-cfg.box // 4, cfg.box // 4 + 1, (cfg.crops, 3))
     yc = int(vox[rng.integers(len(vox)), 1] + jitter[0, 1])
     near = vox[np.abs(vox[:, 1] - yc) <= cfg.box // 4]

@@ -10,7 +10,7 @@ import numpy as np
 from aet.errors import AetSpeciesError
 from aet.model import AtomicModel, Volume
 from aet.settings.trace import TraceSettings
-from aet.trace import trace
+from aet.tracing import trace
 
 
 def trace_output(

@@ -38,6 +38,7 @@ from aet.io.atomic import atomic_paths, dump_json
 from aet.model import AtomicModel, Volume
 from aet.nn import weights
 from aet.nn.augment import predict
+from aet.nn.card import ModelCard
 from aet.nn.data import CachedSamples, DataConfig, make_validation_particle
 from aet.nn.models import build, count_parameters, stride
 
@@ -183,7 +184,7 @@ def validate(
     from aet.metrics import compare
     from aet.nn.data import target_volume
     from aet.nn.normalise import intensity_scale
-    from aet.trace import trace
+    from aet.tracing import trace
 
     net.eval()
     rows = []
@@ -276,7 +277,7 @@ def _write_model(
         "validation": {"settings": cfg["validation"], "best": metrics},
         "retrain": f"aet train {shlex.quote(str(config)) if not isinstance(config, dict) else 'CONFIG.toml'} --out DIR",
     }  # fmt: skip
-    return weights.save(net, card, path)
+    return weights.save(net, ModelCard.from_dict(card), path)
 
 
 def _generate(dataset: CachedSamples, worker: int, workers: int) -> None:

@@ -8,30 +8,31 @@ named in ``weights/default.txt``.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from aet.errors import AetFileNotFoundError, AetFormatError
 from aet.io.atomic import atomic_paths, dump_json
+from aet.nn.card import ModelCard
 from aet.nn.models import build
 
 SHIPPED = resources.files("aet.nn") / "weights"
 
 
-def save(net: nn.Module, card: dict[str, Any], path: str | Path) -> Path:
+def save(net: nn.Module, card: ModelCard, path: str | Path) -> Path:
     """Write ``path`` (.safetensors) and its card (.json) atomically; returns the weights path."""
     path = Path(path).with_suffix(".safetensors")
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_paths(path, path.with_suffix(".json")) as (tmp, tmp_card):
-        save_file(tensors, str(tmp), metadata={"format": "aet-model", "architecture": card["architecture"]["name"]})
-        dump_json(card, tmp_card)
+        save_file(tensors, str(tmp), metadata={"format": "aet-model", "architecture": card.architecture.name})
+        dump_json(card.to_dict(), tmp_card)
     return path
 
 
@@ -69,18 +70,18 @@ def resolve(name_or_path: str | Path) -> Path:
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str, mtime: float) -> tuple[nn.Module, str]:
+def _load_cached(path: str, mtime: float) -> tuple[nn.Module, ModelCard]:
     card_path = Path(path).with_suffix(".json")
     if not card_path.exists():
         raise AetFormatError(f"{path} has no model card {card_path.name} beside it; aet needs both files.")
-    card = json.loads(card_path.read_text())
-    missing = {"name", "voxel_size", "window", "architecture", "reconstruction"} - set(card)
-    if missing:
-        raise AetFormatError(f"the model card {card_path} lacks {sorted(missing)}; was it written by `aet train`?")
-    arch = card.get("architecture", {})
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in arch.get("options", {}).items()}
     try:
-        net = build(arch.get("name", ""), **options)
+        text = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AetFormatError(f"the model card {card_path} is not valid JSON ({err}).") from err
+    card = ModelCard.from_dict(text, where=f"the model card {card_path}")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in card.architecture.options.items()}
+    try:
+        net = build(card.architecture.name, **options)
     except TypeError as err:
         raise AetFormatError(f"{path} does not match the architecture in its card: {err}") from err
     try:
@@ -88,11 +89,11 @@ def _load_cached(path: str, mtime: float) -> tuple[nn.Module, str]:
     except RuntimeError as err:
         raise AetFormatError(f"{path} does not match the architecture in its card: {err}") from err
     net.eval()
-    return net, json.dumps(card)
+    return net, card
 
 
-def load(name_or_path: str | Path = "default") -> tuple[nn.Module, dict[str, Any]]:
+def load(name_or_path: str | Path = "default") -> tuple[nn.Module, ModelCard]:
     """The network (eval mode, on the CPU) and its card. Cached per file; never unpickles."""
     path = resolve(name_or_path)
     net, card = _load_cached(str(path), path.stat().st_mtime)
-    return net, json.loads(card)
+    return net, copy.deepcopy(card)  # the caller may change the card's dicts; the cached one stays as read

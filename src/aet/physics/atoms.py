@@ -19,9 +19,7 @@ from typing import Any
 
 import torch
 
-from aet.model import as_euler_angles
-from aet.physics.geometry import beam_frame
-from aet.physics.projector import centre
+from aet.geometry import as_euler_angles, beam_frame, centre_index
 
 #: Gaussian windows reach this many standard deviations.
 WINDOW_SIGMAS = 4.0
@@ -82,7 +80,7 @@ def atoms_to_volume(
     off = torch.arange(-w, w + 1, device=pos.device)
     oz, oy, ox = torch.meshgrid(off, off, off, indexing="ij")
     offsets = torch.stack([ox.reshape(-1), oy.reshape(-1), oz.reshape(-1)], 1)  # (x, y, z) voxel offsets
-    ctr = torch.tensor([centre(nx), centre(ny), centre(nz)], dtype=pos.dtype, device=pos.device)
+    ctr = torch.tensor([centre_index(nx), centre_index(ny), centre_index(nz)], dtype=pos.dtype, device=pos.device)
     size = torch.tensor([nx, ny, nz], device=pos.device)
     for s in range(0, n, chunk):
         p = pos[s : s + chunk] / voxel_size + ctr  # voxel coordinates (x, y, z)
@@ -131,7 +129,7 @@ def atoms_to_projections(
         shift = torch.as_tensor(shifts, dtype=pos.dtype, device=pos.device)[:, [1, 0]]
     w = window_radius(float(b.detach().max()), pixel_size)
     off = torch.arange(-w, w + 1, device=pos.device)
-    ctr = torch.tensor([centre(nc), centre(nr)], dtype=pos.dtype, device=pos.device)
+    ctr = torch.tensor([centre_index(nc), centre_index(nr)], dtype=pos.dtype, device=pos.device)
     amp = h * torch.sqrt(b / math.pi) / pixel_size  # line integral per voxel length
     # images padded by the window on every side: taps are clamped into the padding instead of being masked out
     # (no compaction copies), and the padding is cropped at the end

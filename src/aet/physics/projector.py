@@ -33,8 +33,7 @@ import numpy.typing as npt
 import torch
 
 from aet.errors import AetInputError
-from aet.model import as_euler_angles
-from aet.physics.geometry import beam_frame, is_single_axis
+from aet.geometry import as_euler_angles, beam_frame, centre_index, is_single_axis
 
 #: Cache key: volume shape, angle bytes, convention and the remaining options (arrays as bytes).
 _Key = tuple[tuple[int, ...], bytes, str, tuple[tuple[str, bytes | str], ...]]
@@ -42,9 +41,26 @@ _CACHE: OrderedDict[_Key, Projector] = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def centre(n: int) -> int:
-    """Index of the rotation centre of an axis of length n (the FFT centre)."""
-    return n // 2
+def uses_fast_path(
+    shape: tuple[int, ...],
+    angles: Any,
+    convention: str = "zyz",
+    image_shape: tuple[int, ...] | None = None,
+    shifts: npt.ArrayLike | None = None,
+) -> bool:
+    """Whether a :class:`Projector` of this geometry takes the single-axis fast path (the memory budget asks too).
+
+    It does when every rotation maps y onto itself (:func:`aet.geometry.is_single_axis`), the detector has as
+    many rows as the volume (``image_shape[0] == ny``; default ``image_shape`` is (ny, nx)) and no image is
+    shifted along its rows (``shifts[:, 0] == 0``; shifts ``[n, 2]`` (row, col), any length unit).
+    """
+    rows = shape[1] if image_shape is None else int(image_shape[0])
+    row_shifts = None if shifts is None else np.asarray(shifts, dtype=np.float64).reshape(-1, 2)[:, 0]
+    return (
+        is_single_axis(angles, convention)
+        and rows == shape[1]
+        and (row_shifts is None or bool(np.all(row_shifts == 0)))
+    )
 
 
 class Projector:
@@ -88,11 +104,7 @@ class Projector:
         self.general_kernel = general_kernel
         self.rt = beam_frame(self.angles, convention)  # [n, 3, 3]
         # Single-axis fast path: y' = y for every image, no row shift, and detector rows = volume rows.
-        self.single_axis = (
-            is_single_axis(self.angles, convention)
-            and self.image_shape[0] == self.shape[1]
-            and (self.shifts is None or np.all(self.shifts[:, 0] == 0))
-        )
+        self.single_axis = uses_fast_path(self.shape, self.angles, convention, self.image_shape, self.shifts)
         self._operators: tuple[torch.Tensor, torch.Tensor] | None = None  # (A, Aᵀ) of the fast path, built lazily
 
     @property
@@ -104,13 +116,13 @@ class Projector:
         """COO triplets (row = image·cols + col, column = z·nx + x, weight) of the 2-D slice operator."""
         nz, _, nx = self.shape
         ncol = self.image_shape[1]
-        z = np.arange(nz, dtype=np.float64) - centre(nz)
-        x = np.arange(nx, dtype=np.float64) - centre(nx)
+        z = np.arange(nz, dtype=np.float64) - centre_index(nz)
+        x = np.arange(nx, dtype=np.float64) - centre_index(nx)
         zz, xx = np.meshgrid(z, x, indexing="ij")
         vox = np.arange(nz * nx, dtype=np.int64)
         rows, cols, vals = [], [], []
         for i, m in enumerate(self.rt):
-            u = m[0, 0] * xx + m[0, 2] * zz + centre(ncol)
+            u = m[0, 0] * xx + m[0, 2] * zz + centre_index(ncol)
             if self.shifts is not None:
                 u = u + self.shifts[i, 1]
             u = u.ravel()
@@ -180,15 +192,15 @@ class Projector:
         nz, ny, nx = self.shape
         nr, nc = self.image_shape
         dev, f64 = self.device, torch.float64
-        z = torch.arange(nz, device=dev, dtype=f64) - centre(nz)
-        y = torch.arange(ny, device=dev, dtype=f64) - centre(ny)
-        x = torch.arange(nx, device=dev, dtype=f64) - centre(nx)
+        z = torch.arange(nz, device=dev, dtype=f64) - centre_index(nz)
+        y = torch.arange(ny, device=dev, dtype=f64) - centre_index(ny)
+        x = torch.arange(nx, device=dev, dtype=f64) - centre_index(nx)
         m = torch.as_tensor(self.rt[i], device=dev, dtype=f64)
         du, dv = (0.0, 0.0) if self.shifts is None else (self.shifts[i, 1], self.shifts[i, 0])
         u = (m[0, 0] * x)[None, None, :] + (m[0, 1] * y)[None, :, None] + (m[0, 2] * z)[:, None, None]
         v = (m[1, 0] * x)[None, None, :] + (m[1, 1] * y)[None, :, None] + (m[1, 2] * z)[:, None, None]
-        u = (u + centre(nc) + du).reshape(-1)
-        v = (v + centre(nr) + dv).reshape(-1)
+        u = (u + centre_index(nc) + du).reshape(-1)
+        v = (v + centre_index(nr) + dv).reshape(-1)
         u0, v0 = torch.floor(u), torch.floor(v)
         kernel = _keys if self.general_kernel == "cubic" else _linear
         (ou, wus), (ov, wvs) = kernel(u - u0), kernel(v - v0)

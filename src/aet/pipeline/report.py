@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 from aet.io.atomic import atomic_paths
 from aet.model import AtomicModel, TiltSeries, Volume
+from aet.pipeline.summary import RunSummary
 
 #: Atoms within this distance (Å) of a slice plane are drawn on that slice.
 SLICE_HALF_WIDTH_A = 1.0
@@ -377,7 +378,7 @@ _VIEWER_JS = """
 
 def write_report(
     path: Path,
-    summary: dict,
+    summary: RunSummary | None,
     tomogram: Volume,
     augmented: Volume | None,
     model: AtomicModel,
@@ -390,9 +391,8 @@ def write_report(
 
     Args:
         path: the output file, conventionally ``report.html``.
-        summary: the run summary (JSON-able, possibly nested: ``atoms``, ``r1``, ``refinement``, ``tilt_series``,
-            ``timings_s``, ``versions``, ``comparison``, ...); the key figures are read from it and all of it is
-            listed, folded away, at the end.
+        summary: the run's :class:`RunSummary` (or ``None``): the key figures come from it, and its JSON form
+            (``summary.json``) is listed, folded away, at the end.
         tomogram: the reconstruction.
         augmented: the network-augmented tomogram, or ``None``.
         model: the traced (refined) atomic model, positions (x, y, z) in Å.
@@ -402,7 +402,6 @@ def write_report(
         truth: the ground-truth model, when known.
     """
     path = Path(path)
-    summary = summary if isinstance(summary, dict) else {}
     colours = _species_colours(model, truth)
     body: list[str] = [
         "<header>",
@@ -428,7 +427,7 @@ def write_report(
     body += [
         "<details>",
         "<summary>All figures (summary.json)</summary>",
-        _summary_html(summary),
+        _summary_html({} if summary is None else summary.to_dict()),
         "</details>",
         f'<script type="application/json" id="aet-atoms">{_script_json(_viewer_data(model, truth, colours))}</script>',
         f'<script id="aet-viewer-js">{_VIEWER_JS}</script>',
@@ -556,16 +555,6 @@ def _note(text: str) -> str:
 # First screen: a line about the run and the key figures
 
 
-def _get(summary: dict, *keys: str) -> Any:
-    """``summary[k0][k1]...``, or ``None`` where a level is missing."""
-    value: Any = summary
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
 def _number(value: Any) -> float | None:
     """``value`` as a finite float, or ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
@@ -574,17 +563,12 @@ def _number(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _meta_line(summary: dict) -> str:
+def _meta_line(summary: RunSummary | None) -> str:
     parts = [f"Written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}"]
-    version = _get(summary, "versions", "aet")
-    if version is not None:
-        parts.append(f"aet {version}")
-    seed = _get(summary, "seeds", "run")
-    if seed is not None:
-        parts.append(f"seed {seed}")
-    skipped = summary.get("skipped_stages")
-    if isinstance(skipped, list) and skipped:
-        parts.append("reused from an earlier run: " + ", ".join(str(s) for s in skipped))
+    if summary is not None:
+        parts += [f"aet {summary.versions.get('aet', '?')}", f"seed {summary.seed}"]
+        if summary.skipped_stages:
+            parts.append("reused from an earlier run: " + ", ".join(summary.skipped_stages))
     return _esc(" · ".join(parts))
 
 
@@ -612,37 +596,30 @@ def _signed_deg(value: float) -> str:
     return f"{value:+.1f}°".replace("-", "−")
 
 
-def _key_figures(summary: dict, model: AtomicModel, tilt_series: TiltSeries, colours: dict) -> str:
+def _key_figures(summary: RunSummary | None, model: AtomicModel, tilt_series: TiltSeries, colours: dict) -> str:
     """The cards of the first screen: atoms, R1, recall / precision / RMSD (with a ground truth), time, geometry."""
     cards = []
     counts = " · ".join(f"{_swatch(colours[s])}{_esc(s)} {model.elements.count(s):,}" for s in model.species)
     cards.append(_card("Atoms", f"{len(model):,}", counts))
 
-    after, before = _number(_get(summary, "refinement", "after")), _number(_get(summary, "refinement", "before"))
-    if after is not None:
-        cards.append(_card("R1 after refinement", f"{after:.3f}", _esc(f"before {before:.3f}") if before else ""))
-    elif (r1 := _number(_get(summary, "r1", "R1"))) is not None:
-        cards.append(_card("R1", f"{r1:.3f}", "of the calculated projections"))
+    if summary is not None and summary.refinement_r1 is not None:
+        before, after = summary.refinement_r1
+        cards.append(_card("R1 after refinement", f"{after:.3f}", _esc(f"before {before:.3f}")))
+    elif summary is not None:
+        cards.append(_card("R1", f"{summary.rfactors.R1:.3f}", "of the calculated projections"))
 
-    comparison = summary.get("comparison")
-    if isinstance(comparison, dict):
-        recall, precision = _number(comparison.get("recall")), _number(comparison.get("precision"))
-        rmsd = _number(comparison.get("rmsd_pm"))
-        if recall is not None:
-            cards.append(_card("Recall", f"{recall:.3f}", _goal(f"goal ≥ {RECALL_GOAL:g}", recall >= RECALL_GOAL)))
-        if precision is not None:
-            matched, n_model = _number(comparison.get("n_matched")), _number(comparison.get("n_model"))
-            sub = _esc(f"{matched:,.0f} of {n_model:,.0f} matched") if None not in (matched, n_model) else ""
-            cards.append(_card("Precision", f"{precision:.3f}", sub))
-        if rmsd is not None:
+    if summary is not None and (c := summary.comparison) is not None:
+        cards.append(_card("Recall", f"{c.recall:.3f}", _goal(f"goal ≥ {RECALL_GOAL:g}", c.recall >= RECALL_GOAL)))
+        cards.append(_card("Precision", f"{c.precision:.3f}", _esc(f"{c.n_matched:,} of {c.n_model:,} matched")))
+        if (rmsd := _number(c.rmsd_pm)) is not None:
             sub = _goal(f"goal ≤ {RMSD_GOAL_PM:g} pm", rmsd <= RMSD_GOAL_PM)
-            traced = _number(_get(summary, "comparison_traced", "rmsd_pm"))
-            if traced is not None:
-                sub += "<br>" + _esc(f"before refinement {traced:.1f} pm")
+            traced = summary.comparison_traced
+            if traced is not None and (traced_rmsd := _number(traced.rmsd_pm)) is not None:
+                sub += "<br>" + _esc(f"before refinement {traced_rmsd:.1f} pm")
             cards.append(_card("RMSD to the truth", f"{rmsd:.1f} pm", sub))
 
-    total = _number(_get(summary, "timings_s", "total"))
-    if total is not None:
+    if summary is not None:
+        total = summary.total_s
         shown = f"{total:.1f} s" if total < 10 else f"{total:.0f} s"
         cards.append(_card("Total time", shown, _goal(f"goal < {TIME_GOAL_S / 60:g} min", total < TIME_GOAL_S)))
 

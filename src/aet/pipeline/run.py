@@ -29,11 +29,14 @@ import aet
 from aet.elements import check_symbols
 from aet.errors import AetInputError, AetPixelSizeWarning
 from aet.io.atomic import atomic_paths, dump_json
+from aet.metrics.rfactor import RFactors
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.nn.tracing import trace_output
 from aet.nn.weights import network_for
 from aet.pipeline.config import dumps, load_config
-from aet.refine.validate import inside_field_of_view
+from aet.pipeline.summary import RunSummary, TiltSeriesFacts
+from aet.refinement.report import RefineReport
+from aet.refinement.validate import inside_field_of_view
 from aet.settings import to_table
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings
 from aet.settings.run import AugmentStage, InputSettings, PrepareSettings, RefineStage, RunConfig
@@ -55,7 +58,7 @@ class RunResult:
     """What ``aet run`` produced: the folder, the summary (also in summary.json) and the final model."""
 
     out: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     model: AtomicModel
     skipped: list[str] = field(default_factory=list)
 
@@ -145,12 +148,12 @@ def run(
     # ---- summary and report (always rewritten: cheap)
     summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start)
     with atomic_paths(out / "summary.json") as (tmp,):
-        dump_json(summary, tmp)
+        dump_json(summary.to_dict(), tmp)
     t = time.perf_counter()
     from aet.pipeline.report import write_report
 
-    write_report(out / "report.html", summary, tomogram, augmented, model, ts, rfac["calculated"],
-                 rfac["r1_per_projection"], truth=truth)  # fmt: skip
+    write_report(out / "report.html", summary, tomogram, augmented, model, ts, rfac.calculated,
+                 list(rfac.R1_per_projection), truth=truth)  # fmt: skip
     log.info(f"report: wrote {out / 'report.html'} in {time.perf_counter() - t:.1f} s")
     del uncertainty
     return RunResult(out, summary, model, runner.skipped)
@@ -348,7 +351,7 @@ def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: T
 
 
 def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out: Path, progress: bool,
-            log: logging.Logger) -> tuple[AtomicModel, dict[str, Any]]:  # fmt: skip
+            log: logging.Logger) -> tuple[AtomicModel, RefineReport | None]:  # fmt: skip
     inside = inside_field_of_view(model.positions, ts)
     if not inside.all():
         log.warning(
@@ -358,73 +361,59 @@ def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out
         model = model.subset(inside)
     if r.enabled:
         refined, report = aet.refine(model, ts, r, device=device, progress=progress)
-        log.info(f"refine: R1 {report['before']['R1']:.4f} -> {report['after']['R1']:.4f}")
+        log.info(f"refine: R1 {report.before.R1:.4f} -> {report.after.R1:.4f}")
     else:
-        refined, report = model, {"skipped": True}
+        refined, report = model, None
     for suffix in ("xyz", "csv"):
         aet.io.write(refined, out / f"atoms.{suffix}", overwrite=True)
     with atomic_paths(out / ".aet/refine_report.json") as (tmp,):
-        dump_json({k: v for k, v in report.items() if k != "log"} | {"log": report.get("log", [])}, tmp)
+        dump_json({"skipped": True} if report is None else report.to_dict(), tmp)
     return refined, report
 
 
-def _read_refined(out: Path) -> tuple[AtomicModel, dict[str, Any]]:
-    return aet.io.read_model(out / "atoms.xyz"), json.loads((out / ".aet/refine_report.json").read_text())
+def _read_refined(out: Path) -> tuple[AtomicModel, RefineReport | None]:
+    saved = json.loads((out / ".aet/refine_report.json").read_text())
+    return aet.io.read_model(out / "atoms.xyz"), None if saved.get("skipped") else RefineReport.from_dict(saved)
 
 
-def _rfactor(model: AtomicModel, ts: TiltSeries, out: Path) -> dict[str, Any]:
+def _rfactor(model: AtomicModel, ts: TiltSeries, out: Path) -> RFactors:
     rf = aet.rfactor(model, ts, calculated=True)
     with atomic_paths(out / ".aet/rfactor.npz") as (tmp,):
-        np.savez(tmp, calculated=rf["calculated"], r1_per_projection=np.asarray(rf["R1_per_projection"]),
-                 scalars=np.array([rf["R1"], rf["R1_mean"], rf["R2"]]))  # fmt: skip
+        np.savez(tmp, calculated=rf.calculated, r1_per_projection=np.asarray(rf.R1_per_projection),
+                 scalars=np.array([rf.R1, rf.R1_mean, rf.R2]), fit=np.array(rf.fit))  # fmt: skip
     return _read_rfactor(out)
 
 
-def _read_rfactor(out: Path) -> dict[str, Any]:
+def _read_rfactor(out: Path) -> RFactors:
     with np.load(out / ".aet/rfactor.npz", allow_pickle=False) as f:
         r1, r1_mean, r2 = (float(v) for v in f["scalars"])
-        return {"calculated": f["calculated"], "r1_per_projection": f["r1_per_projection"].tolist(), "R1": r1,
-                "R1_mean": r1_mean, "R2": r2}  # fmt: skip
+        return RFactors(r1, r1_mean, r2, tuple(f["r1_per_projection"].tolist()), str(f["fit"]), f["calculated"])
 
 
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel, refine_report: dict,
-             rfac: dict, runner: _Stages, truth: AtomicModel | None, seconds: float) -> dict[str, Any]:  # fmt: skip
-    import platform
-
-    import torch
-
-    summary: dict[str, Any] = {
-        "atoms": {"total": len(model), **{e: model.elements.count(e) for e in model.species}},
-        "atoms_traced": len(traced),
-        "r1": {"R1": rfac["R1"], "R1_mean": rfac["R1_mean"], "R2": rfac["R2"]},
-        "refinement": {k: refine_report[k]["R1"] for k in ("before", "after") if k in refine_report},
-        "tilt_series": {
-            "images": ts.n_images,
-            "shape": list(ts.images.shape[1:]),
-            "pixel_size_A": ts.pixel_size,
-            "tilt_range_deg": [float(ts.tilt_angles.min()), float(ts.tilt_angles.max())],
-            "euler_convention": ts.euler_convention,
-        },  # fmt: skip
-        "timings_s": {**runner.timings, "total": round(seconds, 3)},
-        "skipped_stages": runner.skipped,
-        "versions": {
-            "aet": aet.__version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-        },  # fmt: skip
-        "seeds": {"run": cfg.run.seed},
-        "units": {"positions": "Å", "angles": "degrees", "b_factor": "Å², AET convention H·exp(−π² r² / B)"},
-    }
+def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
+             refine_report: RefineReport | None, rfac: RFactors, runner: _Stages, truth: AtomicModel | None,
+             seconds: float) -> RunSummary:  # fmt: skip
+    comparisons: dict[str, Any] = {}
     if truth is not None:
         from aet.metrics import compare
 
-        summary["comparison"] = compare(model, truth, radius=0.9).to_dict()
-        summary["comparison_traced"] = compare(traced, truth, radius=0.9).to_dict()  # before refinement
-    return summary
+        comparisons = {"comparison": compare(model, truth, radius=0.9),
+                       "comparison_traced": compare(traced, truth, radius=0.9)}  # fmt: skip
+    return RunSummary.counting(
+        model,
+        atoms_traced=len(traced),
+        rfactors=rfac,
+        refinement_r1=None if refine_report is None else (refine_report.before.R1, refine_report.after.R1),
+        tilt_series=TiltSeriesFacts.of(ts),
+        timings_s=dict(runner.timings),
+        total_s=seconds,
+        skipped_stages=tuple(runner.skipped),
+        seed=cfg.run.seed,
+        **comparisons,
+    )
 
 
 def _fingerprint(ts: TiltSeries) -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 from aet.settings import Settings, setting
 
 #: Candidate threshold and weak-peak cut used when ``threshold`` / ``min_height`` are ``None`` and the volume is
-#: not a network output whose model card recommends its own (fractions; see :func:`aet.trace.trace`).
+#: not a network output whose model card recommends its own (fractions; see :func:`aet.trace`).
 FALLBACK_THRESHOLD = 0.1
 FALLBACK_MIN_HEIGHT = 0.25
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from aet.metrics.rfactor import r1
-from aet.reconstruct.setup import Job
+from aet.reconstruction.setup import Job
 from aet.settings.reconstruct import ResireSettings, SirtSettings
 
 

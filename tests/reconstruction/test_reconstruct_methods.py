@@ -9,7 +9,7 @@ from skimage.feature import peak_local_max
 import aet
 from aet.metrics import compare
 from aet.model import AtomicModel, TiltSeries, Volume
-from aet.reconstruct import METHODS, reconstruct
+from aet.reconstruction import METHODS, reconstruct
 
 FAST = {
     "wbp": {},

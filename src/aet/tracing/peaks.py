@@ -23,7 +23,7 @@ from scipy import ndimage
 def local_maxima(data: np.ndarray, threshold: float) -> np.ndarray:
     """``[N, 3]`` (z, y, x) indices of voxels above ``threshold`` that are the maximum of their 3×3×3 cube.
 
-    A flat top gives several adjacent voxels; the minimum-distance rule of :func:`aet.trace.trace` keeps one.
+    A flat top gives several adjacent voxels; the minimum-distance rule of :func:`aet.trace` keeps one.
     """
     neighbour_max = ndimage.maximum_filter(data, size=3, mode="constant", cval=-np.inf)
     return np.argwhere((data == neighbour_max) & (data > threshold))

@@ -18,8 +18,9 @@ import torch
 
 from aet.device import available_memory, resolve_device
 from aet.errors import AetInputError
+from aet.geometry import Grid, single_axis_tilts
 from aet.model import TiltSeries, Volume
-from aet.physics.projector import Projector, get_projector
+from aet.physics.projector import Projector, get_projector, uses_fast_path
 from aet.progress import progress_bar
 
 GB = 1024**3
@@ -31,11 +32,13 @@ def _fmt_bytes(n: float) -> str:
 
 def check_tilts(ts: TiltSeries) -> None:
     """Catch angle lists that are almost certainly not degrees or not a tomography experiment."""
-    theta = ts.tilt_angles
     if ts.n_images < 2:
         raise AetInputError(f"a reconstruction needs at least 2 projections, got {ts.n_images}.")
+    single = ts.is_single_axis()
+    # the tilt about y read off the rotation matrices: (180, θ, 180) in "zyz" is a tilt of −θ, not θ
+    theta = single_axis_tilts(ts.angles, ts.euler_convention) if single else ts.tilt_angles
     span = float(np.ptp(theta))
-    if ts.is_single_axis() and 0 < span <= np.pi + 1e-6 and np.max(np.abs(theta)) <= np.pi + 1e-6 and span > 0.5:
+    if single and 0 < span <= np.pi + 1e-6 and np.max(np.abs(theta)) <= np.pi + 1e-6 and span > 0.5:
         raise AetInputError(
             f"the tilt angles span only {span:.3f}°, which looks like radians; aet takes angles in degrees "
             "(multiply by 180/π)."
@@ -77,13 +80,12 @@ class Job:
     @property
     def projector(self) -> Projector:
         """The shared projector for this geometry (cached: building the sparse operator is the costly part)."""
-        shifts = None if self.ts.shifts is None else self.ts.shifts / self.ts.pixel_size
         return get_projector(
             self.shape,
             self.ts.angles,
             self.ts.euler_convention,
             image_shape=tuple(self.images.shape[1:]),
-            shifts=shifts,
+            shifts=pixel_shifts(self.ts),
             device=self.device,
             dtype=self.dtype,
         )
@@ -124,7 +126,7 @@ class Job:
         """Wrap a ``[nz, ny, nx]`` tensor as a :class:`Volume` with voxel size = pixel size and the record."""
         data = vol.detach().to("cpu", torch.float32).numpy()
         ps = self.ts.pixel_size
-        origin = tuple(-(n // 2) * ps for n in self.shape)  # the rotation centre (N//2) sits at 0 Å
+        origin = Grid.centred(self.shape, ps).origin  # the rotation centre (N//2) sits at 0 Å
         meta = {
             "reconstruction": {
                 "method": self.method,
@@ -138,6 +140,11 @@ class Job:
             }
         }
         return Volume(data, voxel_size=ps, origin=origin, metadata=meta)
+
+
+def pixel_shifts(ts: TiltSeries) -> np.ndarray | None:
+    """The tilt series' image shifts ``[n, 2]`` (row, col) in pixels, as the projector takes them; None if none."""
+    return None if ts.shifts is None else ts.shifts / ts.pixel_size
 
 
 def support_tensor(
@@ -242,7 +249,9 @@ def make_job(
         )
     dev = resolve_device(device)
     shape = volume_shape(ts, thickness)
-    needed = operator_bytes(shape, ts.n_images, ts.is_single_axis(), torch.finfo(dtype).bits // 8) + work_bytes
+    # the projector's own decision (Euler angles, detector rows, row shifts), so the budget matches its path
+    fast = uses_fast_path(shape, ts.angles, ts.euler_convention, ts.images.shape[1:], pixel_shifts(ts))
+    needed = operator_bytes(shape, ts.n_images, fast, torch.finfo(dtype).bits // 8) + work_bytes
     check_memory(needed, dev, f"a {method} reconstruction of {shape[0]}×{shape[1]}×{shape[2]} voxels", memory_limit)
     sup = None if isinstance(support, str) else support_tensor(support, shape, dev)
     images = torch.from_numpy(ts.images).to(dev, dtype)

@@ -18,22 +18,21 @@ over projections (as Materials Data Bank reports it), R2 = ‖calc − meas‖ /
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
-from aet._callable import make_callable
 from aet.device import resolve_device
 from aet.errors import AetInputError
-from aet.metrics.rfactor import r1, r_factors
+from aet.metrics.rfactor import RFactors, r1, r_factors
 from aet.model import AtomicModel, TiltSeries
 from aet.progress import progress_bar
-from aet.refine.forward import Geometry, misfit_and_grad, predict
-from aet.refine.validate import check_inputs
-from aet.settings import updated
+from aet.refinement.forward import Geometry, misfit_and_grad, predict
+from aet.refinement.report import Moves, RefineReport, RefineStep, SpeciesFit
+from aet.refinement.validate import check_inputs
+from aet.settings import names, updated
 from aet.settings.refine import RefineSettings
 
 DEFAULT_B = 5.0  #: Å², AET convention, where the model gives none
@@ -52,7 +51,7 @@ def refine(
     device: str = "auto",
     progress: bool = True,
     **options: Any,
-) -> tuple[AtomicModel, dict[str, Any]]:
+) -> tuple[AtomicModel, RefineReport]:
     """Refine ``model`` against ``tilt_series`` (see module docstring).
 
     Args:
@@ -63,8 +62,9 @@ def refine(
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
 
     Returns:
-        The refined model (positions, ``b_factor``, ``height``, scores ``move_A``) and a report (R-factors before
-        and after, per-iteration log, fitted H and B per species, per-image scale/background/shift, timings).
+        The refined model (positions, ``b_factor``, ``height``, scores ``move_A``) and a :class:`RefineReport`
+        (R-factors before and after, per-step log, fitted H and B per species, per-image scale/background/shift,
+        seconds).
     """
     s = updated(settings or RefineSettings(), options)
     iterations, hb_iterations, max_move, tol = s.iterations, s.hb_iterations, s.max_move, s.tol
@@ -106,9 +106,9 @@ def refine(
         pos = q["pos"] if "pos" in q else start
         return pos, b, species_h(q)[kind]
 
-    log: list[dict[str, float]] = []
+    log: list[RefineStep] = []
     calc0 = predict(geo, *expand(p), p["scale"].detach(), p["background"].detach())
-    before = r_factors(calc0, meas)
+    before = r_factors(calc0, meas, fit="refined")
     with progress_bar(hb_iterations + iterations, "refine", progress) as advance:
         if hb_iterations:
             _step(_lbfgs([v for v in p.values() if v.requires_grad], hb_iterations), geo, meas, p, expand, log,
@@ -127,7 +127,7 @@ def refine(
         opt_geo = _lbfgs([p[k] for k in geometric]) if geometric else None
         converged = False
         for _ in range(iterations):
-            last = log[-1]["misfit"] if log else np.inf
+            last = log[-1].misfit if log else np.inf
             _step(opt_main, geo, meas, p, expand, log, advance, "positions")
             if opt_geo is not None:
                 _step(opt_geo, geo, meas, p, expand, log, None, "geometry")
@@ -139,12 +139,12 @@ def refine(
                     p["shift"].clamp_(-max_shift, max_shift)
                 if "tilt" in p:
                     p["tilt"].clamp_(-np.deg2rad(max_angle) * radius, np.deg2rad(max_angle) * radius)
-            if np.isfinite(last) and last - log[-1]["misfit"] < tol * last:
+            if np.isfinite(last) and last - log[-1].misfit < tol * last:
                 converged = True
                 break
     pos, b, h = (t.detach() for t in expand(p))
     calc = predict(geo, pos, b, h, p["scale"].detach(), p["background"].detach(), _opt(p, "shift"), _opt(p, "tilt"))
-    after = r_factors(calc, meas)
+    after = r_factors(calc, meas, fit="refined")
     moves = torch.linalg.vector_norm(pos - start, dim=1).cpu().numpy()
     refined = AtomicModel(
         positions=pos.cpu().numpy(),
@@ -153,34 +153,31 @@ def refine(
         height=h.cpu().numpy(),
         labels=model.labels,
         scores={**model.scores, "move_A": moves},
-        metadata={**model.metadata, "refinement": {"R1": after["R1"], "R1_mean": after["R1_mean"]}},
+        metadata={**model.metadata, "refinement": {"R1": after.R1, "R1_mean": after.R1_mean}},
     )
-    report = {
-        "before": before,
-        "after": after,
-        "log": log,
-        "converged": converged,
-        "species": {
-            s: {"height": float(h_s), "b_factor_A2": float(b_s)}
-            for s, h_s, b_s in zip(species, species_h(p).detach(), _species_b(p).detach(), strict=True)
-        },
-        "b_factor_convention": "AET: H·exp(−π² r² / B)",
-        "image_scale": p["scale"].detach().cpu().numpy().tolist(),
-        "image_background": p["background"].detach().cpu().numpy().tolist(),
-        "image_shift_A": None if "shift" not in p else p["shift"].detach().cpu().numpy().tolist(),
-        "angle_correction_deg": None if "tilt" not in p else (np.rad2deg(p["tilt"].detach().cpu().numpy())
-                                                              / radius).tolist(),
-        "move_A": {"mean": float(moves.mean()), "max": float(moves.max()),
-                   "capped": int((moves >= max_move - 1e-9).sum())},
-        "settings": dataclasses.asdict(s),
-        "seconds": time.perf_counter() - t0,
-    }  # fmt: skip
+    tilt = None if "tilt" not in p else np.rad2deg(p["tilt"].detach().cpu().numpy()) / radius
+    shift = None if "shift" not in p else p["shift"].detach().cpu().numpy()
+    report = RefineReport(
+        before=before,
+        after=after,
+        log=tuple(log),
+        converged=converged,
+        species={sp: SpeciesFit(float(h_s), float(b_s))
+                 for sp, h_s, b_s in zip(species, species_h(p).detach(), _species_b(p).detach(), strict=True)},
+        image_scale=tuple(p["scale"].detach().cpu().numpy().tolist()),
+        image_background=tuple(p["background"].detach().cpu().numpy().tolist()),
+        image_shift_A=None if shift is None else tuple(map(tuple, shift.tolist())),
+        angle_correction_deg=None if tilt is None else tuple(map(tuple, tilt.tolist())),
+        move_A=Moves(float(moves.mean()), float(moves.max()), int((moves >= max_move - 1e-9).sum())),
+        settings=RefineSettings(**{k: getattr(s, k) for k in names(RefineSettings)}),
+        seconds=time.perf_counter() - t0,
+    )  # fmt: skip
     return refined, report
 
 
 def rfactor(
     model: AtomicModel, tilt_series: TiltSeries, fit: str = "scale", calculated: bool = False
-) -> dict[str, Any]:
+) -> RFactors:
     """R-factors of ``model`` against the measured ``tilt_series``.
 
     The prediction uses the model's ``b_factor`` (default 5 Å², AET convention) and ``height`` (default 1). With
@@ -188,9 +185,9 @@ def rfactor(
     is then only relative); ``fit="none"`` compares the prediction as it is.
 
     Returns:
-        ``R1`` (Σ|calc − meas| / Σ|meas| over all pixels), ``R1_mean`` (the mean over projections of the
-        per-projection R1, as Materials Data Bank reports), ``R2`` (‖calc − meas‖ / ‖meas‖), ``R1_per_projection``,
-        and with ``calculated=True`` the calculated images ``[n, rows, cols]`` (NumPy) under ``"calculated"``.
+        :class:`RFactors`: ``R1`` (Σ|calc − meas| / Σ|meas| over all pixels), ``R1_mean`` (the mean over
+        projections of the per-projection R1, as Materials Data Bank reports), ``R2`` (‖calc − meas‖ / ‖meas‖),
+        ``R1_per_projection``, and with ``calculated=True`` the calculated images ``[n, rows, cols]``.
     """
     if fit not in ("scale", "none"):
         raise AetInputError(f"fit must be 'scale' or 'none', got {fit!r}.")
@@ -208,11 +205,7 @@ def rfactor(
         a = torch.stack([calc.reshape(-1), torch.ones(calc.numel(), **kw)], 1)
         coef = torch.linalg.lstsq(a, meas.reshape(-1, 1)).solution[:, 0]
         calc = coef[0] * calc + coef[1]
-    out = r_factors(calc, meas)
-    out["fit"] = fit
-    if calculated:
-        out["calculated"] = calc.cpu().numpy().astype(np.float32)
-    return out
+    return r_factors(calc, meas, fit=fit, keep=calculated)
 
 
 def _species_b(p: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -268,11 +261,9 @@ def _step(opt, geo, meas, p, expand, log, advance, stage) -> None:  # noqa: ANN0
 
     opt.step(closure)
     r1_now = r1(state["calc"], meas)
-    log.append({"stage": stage, "misfit": state["eps"], "R1": r1_now})
+    log.append(RefineStep(stage, float(state["eps"]), r1_now))
     if advance is not None:
         advance(R1=r1_now)
 
 
-make_callable(__name__, refine)
-
-__all__ = ["RefineSettings", "refine", "rfactor"]
+__all__ = ["RFactors", "RefineReport", "RefineSettings", "refine", "rfactor"]

@@ -13,14 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from aet._callable import make_callable
 from aet.errors import AetInputError
 from aet.metrics.rfactor import r1, r1_per_projection
 from aet.model import TiltSeries, Volume
-from aet.reconstruct.genfire import genfire, grid_bytes
-from aet.reconstruct.realspace import resire, sirt
-from aet.reconstruct.setup import auto_support, make_job
-from aet.reconstruct.wbp import wbp
+from aet.reconstruction.genfire import genfire, grid_bytes
+from aet.reconstruction.realspace import resire, sirt
+from aet.reconstruction.setup import auto_support, make_job
+from aet.reconstruction.wbp import wbp
 from aet.settings import names, updated
 from aet.settings.reconstruct import (
     METHOD_SETTINGS,
@@ -127,8 +126,6 @@ def reconstruct(
     per_projection = r1_per_projection(calc, job.images).cpu().numpy().tolist()
     return job.result(vol, r1_per_projection=per_projection, r1=r1(calc, job.images))
 
-
-make_callable(__name__, reconstruct)
 
 __all__ = [
     "METHODS", "GenfireSettings", "ReconstructSettings", "ResireSettings", "SirtSettings", "WbpSettings",

@@ -14,7 +14,7 @@ from aet.model import AtomicModel, Volume
 from aet.physics import atoms_to_volume
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
 from aet.simulate.structures import build_model
-from aet.trace.classify import estimate_species_count, global_classes, local_reclassify
+from aet.tracing.classify import estimate_species_count, global_classes, local_reclassify
 
 VS = 0.357
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from aet.geometry import rotation_matrices
 from aet.metrics.rfactor import r1
-from aet.physics.geometry import rotation_matrices
-from aet.reconstruct.setup import Job
+from aet.reconstruction.setup import Job
 from aet.settings.reconstruct import GenfireSettings
 
 

@@ -13,7 +13,7 @@ import torch
 import aet
 from aet.errors import AetInputError
 from aet.model import TiltSeries
-from aet.reconstruct import reconstruct
+from aet.reconstruction import reconstruct
 
 
 @pytest.fixture

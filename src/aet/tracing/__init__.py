@@ -8,12 +8,12 @@
 2. candidate peaks: local maxima above ``threshold`` × c × the volume's 99.9th percentile (and inside
    ``support``), where c is the expected brightness of the lightest element relative to the heaviest (the
    ADF Z^1.7 law, :func:`aet.elements.adf_cross_section`; c = 1 for one element);
-3. a sub-voxel 3-D Gaussian fit around each (:mod:`aet.trace.peaks`), giving position, height and width;
+3. a sub-voxel 3-D Gaussian fit around each (:mod:`aet.tracing.peaks`), giving position, height and width;
 4. rejection of non-atoms: failed fits or fits with a relative residual above ``max_residual``, peaks whose
    integrated intensity is below ``min_height`` × c × the 95th percentile, and peaks broader than ``max_sigma`` Å;
 5. the minimum inter-atomic distance (``min_distance`` Å, default 2.0): among peaks closer than that, the
    stronger one stays;
-6. species from the integrated intensity within ``integration_radius`` Å (:mod:`aet.trace.classify`): global
+6. species from the integrated intensity within ``integration_radius`` Å (:mod:`aet.tracing.classify`): global
    k-means (or Gaussian mixture) into ``len(elements)`` classes, then the local re-classification within
    ``local_radius`` Å (10 Å as published) until stable. Lighter elements get the dimmer classes.
 
@@ -33,14 +33,14 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
-from aet._callable import make_callable
 from aet.elements import adf_cross_section, atomic_number, check_symbols
 from aet.errors import AetInputError
+from aet.geometry import Grid
 from aet.model import AtomicModel, Volume
 from aet.settings import names, updated
 from aet.settings.trace import FALLBACK_MIN_HEIGHT, FALLBACK_THRESHOLD, TraceSettings
-from aet.trace.classify import check_species, estimate_species_count, global_classes, local_reclassify
-from aet.trace.peaks import ball_sums, fit_peaks, local_maxima
+from aet.tracing.classify import check_species, estimate_species_count, global_classes, local_reclassify
+from aet.tracing.peaks import ball_sums, fit_peaks, local_maxima
 
 
 def trace(
@@ -109,7 +109,7 @@ def trace(
     if smooth > 0:
         data = ndimage.gaussian_filter(data, smooth / vs)
     if support_mask is None and s.support == "auto":  # peaks outside the envelope (noise, streaks) are not atoms
-        from aet.reconstruct.setup import auto_support
+        from aet.reconstruction.setup import auto_support
 
         support_mask = auto_support(volume.data, vs)
     elif support_mask is None and s.support is not None:
@@ -155,7 +155,7 @@ def trace(
         return _empty(species, record, "no peak passed the atom criteria: no atoms were traced.", counts)
 
     centre = fit.centre[idx]
-    positions = centre[:, ::-1] * step + np.asarray(volume.origin)[::-1]  # (z, y, x) voxels -> (x, y, z) Å
+    positions = Grid(data.shape, step, volume.origin).to_position(centre)  # the (upsampled) grid: voxels -> Å
     intensity = intensity[idx]
     if species_volume is not None:
         source = species_volume.data.astype(np.float64)
@@ -234,7 +234,5 @@ def _empty(species: list[str], settings: dict, message: str, counts: dict | None
     meta = {"trace": {"settings": settings, "counts": counts or {}, "message": message}}
     return AtomicModel(np.zeros((0, 3)), [], metadata=meta)
 
-
-make_callable(__name__, trace)
 
 __all__ = ["TraceSettings", "trace", "with_recommendation"]

@@ -19,7 +19,7 @@ import torch
 
 from aet.errors import AetInputError
 from aet.metrics.rfactor import r1
-from aet.reconstruct.setup import Job
+from aet.reconstruction.setup import Job
 from aet.settings.reconstruct import WbpSettings
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hann")

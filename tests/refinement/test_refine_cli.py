@@ -12,6 +12,7 @@ import numpy as np
 import aet
 from aet.metrics import compare, load_asi208_truth
 from aet.model import AtomicModel
+from aet.refinement.report import RefineReport
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
 from aet.simulate.structures import build_model
 
@@ -34,12 +35,12 @@ def test_cli_refine_and_rfactor(tmp_path):
     assert "R1" in out.stdout and "Pt: H =" in out.stdout
     refined = aet.io.read(tmp_path / "refined.xyz")
     assert compare(refined, truth, 0.9).rmsd_pm < compare(start, truth, 0.9).rmsd_pm
-    report = json.loads((tmp_path / "refined.xyz.refine.json").read_text())
-    assert report["after"]["R1"] < report["before"]["R1"]
+    report = RefineReport.from_dict(json.loads((tmp_path / "refined.xyz.refine.json").read_text()))
+    assert report.after.R1 < report.before.R1 and report.species["Pt"].b_factor_A2 > 0
     r = run("rfactor", str(tmp_path / "refined.xyz"), str(tmp_path / "tilts.mrc"))
     assert r.returncode == 0 and "R1" in r.stdout, r.stderr
     pooled = float(r.stdout.split()[1])
-    assert abs(pooled - aet.rfactor(refined, ts)["R1"]) < 1e-3
+    assert abs(pooled - aet.rfactor(refined, ts).R1) < 1e-3
     aet.io.write(AtomicModel(truth.positions + 40.0, truth.elements), tmp_path / "far.xyz")
     bad = run("rfactor", str(tmp_path / "far.xyz"), str(tmp_path / "tilts.mrc"))
     assert bad.returncode == 1 and "field of view" in bad.stderr and "Traceback" not in bad.stderr
@@ -57,4 +58,4 @@ def test_refinement_improves_the_asi208_traced_model(shared_data):
     before, after = compare(traced, truth, 0.9), compare(refined, truth, 0.9)
     assert after.n_matched == before.n_matched == 208
     assert after.rmsd_pm < before.rmsd_pm - 0.3, (before.rmsd_pm, after.rmsd_pm)
-    assert report["after"]["R1"] < report["before"]["R1"]
+    assert report.after.R1 < report.before.R1

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from aet.errors import AetInputError
+from aet.geometry import beam_frame, centre_index
 from aet.model import AtomicModel, TiltSeries
-from aet.physics.geometry import beam_frame
-from aet.physics.projector import centre
 
 
 def check_inputs(model: AtomicModel, ts: TiltSeries) -> None:
@@ -36,8 +35,8 @@ def inside_field_of_view(positions: np.ndarray, ts: TiltSeries) -> np.ndarray:
     """Boolean mask of the atoms (x, y, z in Å) that project inside every image of ``ts``."""
     rows, cols = ts.images.shape[1:]
     uv = np.einsum("nij,aj->nai", beam_frame(ts.angles, ts.euler_convention)[:, :2], positions) / ts.pixel_size
-    col = uv[..., 0] + centre(cols)
-    row = uv[..., 1] + centre(rows)
+    col = uv[..., 0] + centre_index(cols)
+    row = uv[..., 1] + centre_index(rows)
     return ~((col < 0) | (col > cols - 1) | (row < 0) | (row > rows - 1)).any(0)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from aet.errors import AetInputError
 from aet.metrics import compare
 from aet.metrics.rfactor import r_factors
 from aet.model import AtomicModel, TiltSeries
+from aet.refinement.report import RefineReport
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
 from aet.simulate.structures import build_model
 
@@ -34,12 +37,13 @@ def test_refinement_reaches_the_truth_and_the_noise_floor(pt_case):
     assert compare(refined, truth, 0.9).rmsd_pm < 10.0
     # noise floor: the exact expected images (true angles), best scaled, against the noisy measurement
     e, m = torch.as_tensor(clean.images, dtype=torch.float64), torch.as_tensor(ts.images, dtype=torch.float64)
-    floor = r_factors((e * m).sum() / (e * e).sum() * e, m)["R1"]
-    assert report["after"]["R1"] < 1.05 * floor < report["before"]["R1"]
-    assert report["species"]["Pt"]["b_factor_A2"] == pytest.approx(5.0, abs=0.3)  # simulated with B = 5 Å²
-    assert np.abs(report["angle_correction_deg"]).max() < 1.5
-    assert report["move_A"]["max"] <= 1.0 and refined.scores["move_A"].shape == (len(truth),)
-    r1 = [e["R1"] for e in report["log"]]
+    floor = r_factors((e * m).sum() / (e * e).sum() * e, m).R1
+    assert report.after.R1 < 1.05 * floor < report.before.R1
+    assert report.species["Pt"].b_factor_A2 == pytest.approx(5.0, abs=0.3)  # simulated with B = 5 Å²
+    assert np.abs(report.angle_correction_deg).max() < 1.5
+    assert report.move_A.max <= 1.0 and refined.scores["move_A"].shape == (len(truth),)
+    assert RefineReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report  # the JSON form loses nothing
+    r1 = [e.R1 for e in report.log]
     assert r1[-1] < r1[0]
 
 
@@ -47,7 +51,7 @@ def test_move_cap(pt_case):
     truth, ts, _ = pt_case
     start = AtomicModel(truth.positions + np.array([0.6, 0.0, 0.0]), truth.elements)  # every atom 0.6 Å off
     refined, report = aet.refine(start, ts, iterations=3, max_move=0.2, angle_correction=False, progress=False)
-    assert report["move_A"]["max"] <= 0.2 + 1e-9 and report["move_A"]["capped"] > 0
+    assert report.move_A.max <= 0.2 + 1e-9 and report.move_A.capped > 0
 
 
 def independent_r1(model: AtomicModel, ts: TiltSeries, b: float) -> tuple[float, float]:
@@ -71,11 +75,11 @@ def test_rfactor_matches_an_independent_numpy_computation():
     truth = build_model("cuboctahedron", ["Pt"], 1.0)
     ts = simulate_tilt_series(truth, [-40.0, 0.0, 25.0], Acquisition(dose=2e4, seed=3, image_size=60))
     model = AtomicModel(truth.positions + 0.1, truth.elements, b_factor=6.0)
-    r = aet.refine.rfactor(model, ts)
+    r = aet.rfactor(model, ts)
     pooled, mean = independent_r1(model, ts, 6.0)
-    assert r["R1"] == pytest.approx(pooled, rel=1e-5)  # measured 1e-7 (aet truncates each Gaussian at 4σ)
-    assert r["R1_mean"] == pytest.approx(mean, rel=1e-5)
-    assert len(r["R1_per_projection"]) == 3 and 0 < r["R2"] < 1
+    assert r.R1 == pytest.approx(pooled, rel=1e-5)  # measured 1e-7 (aet truncates each Gaussian at 4σ)
+    assert r.R1_mean == pytest.approx(mean, rel=1e-5)
+    assert len(r.R1_per_projection) == 3 and 0 < r.R2 < 1
 
 
 def test_bad_input(pt_case):
@@ -86,24 +90,24 @@ def test_bad_input(pt_case):
     broken = AtomicModel(truth.positions.copy(), truth.elements)
     broken.positions[3, 1] = np.nan
     with pytest.raises(AetInputError, match="NaN"):
-        aet.refine.rfactor(broken, ts)
+        aet.rfactor(broken, ts)
     wrong = TiltSeries(ts.images, ts.angles, pixel_size=ts.pixel_size / 3)  # the images claim 3× finer pixels
     with pytest.raises(AetInputError, match="pixel size"):
         aet.refine(truth, wrong, progress=False)
     with pytest.raises(AetInputError, match="no atoms"):
-        aet.refine.rfactor(AtomicModel(np.zeros((0, 3)), []), ts)
+        aet.rfactor(AtomicModel(np.zeros((0, 3)), []), ts)
     with pytest.raises(AetInputError, match="max_move"):
         aet.refine(truth, ts, max_move=0, progress=False)
 
 
 def test_species_b_stays_in_its_bounds(pt_case):
     """Atoms far wider than any real B (a model on the wrong data) must not blow up the projector: B is bounded."""
-    from aet.refine import B_RANGE
+    from aet.refinement import B_RANGE
 
     truth, ts, _ = pt_case
     wide = AtomicModel(truth.positions, truth.elements, b_factor=np.full(len(truth), 400.0))  # starts outside
     refined, report = aet.refine(wide, ts, iterations=2, hb_iterations=5, progress=False)
-    b = report["species"]["Pt"]["b_factor_A2"]
+    b = report.species["Pt"].b_factor_A2
     assert B_RANGE[0] <= b <= B_RANGE[1]
     assert np.all(refined.b_factor <= B_RANGE[1])
 
@@ -111,7 +115,7 @@ def test_species_b_stays_in_its_bounds(pt_case):
 def test_extent_check_accepts_a_particle_that_fills_the_view():
     """A particle over most of the field of view, traced with a few spurious atoms in the corners, is no pixel-size
     error (the median column was once taken as background, which halved the measured width)."""
-    from aet.refine.validate import check_inputs
+    from aet.refinement.validate import check_inputs
 
     truth = build_model("sphere", ["Pt"], 3.0)
     ts = simulate_tilt_series(truth, tilt_range(-65, 65, 13), Acquisition(dose=1e4, image_size=96, seed=0))

@@ -1,0 +1,97 @@
+"""What :func:`aet.refine` reports besides the refined model: :class:`RefineReport`, with its JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from aet.metrics.rfactor import RFactors
+from aet.settings import names
+from aet.settings.refine import RefineSettings
+
+#: The Gaussian convention of every B-factor aet fits and writes.
+B_CONVENTION = "AET: H·exp(−π² r² / B)"
+
+
+@dataclass(frozen=True)
+class RefineStep:
+    """One optimiser step: its stage (``"hb"``, ``"positions"``, ``"geometry"``), the misfit ε = ½‖calc − meas‖²
+    (image units squared) and R1 after it."""
+
+    stage: str
+    misfit: float
+    R1: float
+
+
+@dataclass(frozen=True)
+class SpeciesFit:
+    """The fitted height H (image units) and B-factor (Å², :data:`B_CONVENTION`) of one species."""
+
+    height: float
+    b_factor_A2: float
+
+
+@dataclass(frozen=True)
+class Moves:
+    """How far the atoms moved from the traced positions, in Å; ``capped``: how many reached ``max_move``."""
+
+    mean: float
+    max: float
+    capped: int
+
+
+@dataclass(frozen=True)
+class RefineReport:
+    """The refinement's figures: R-factors before and after, the per-step log, the fit per species and per image.
+
+    Per-image lists follow the tilt series' order; shifts are (row, col) in Å, angle corrections (x, y, z) rotation
+    vectors in degrees, ``None`` where they were not fitted.
+    """
+
+    before: RFactors
+    after: RFactors
+    log: tuple[RefineStep, ...]
+    converged: bool
+    species: dict[str, SpeciesFit]
+    image_scale: tuple[float, ...]
+    image_background: tuple[float, ...]
+    image_shift_A: tuple[tuple[float, ...], ...] | None
+    angle_correction_deg: tuple[tuple[float, ...], ...] | None
+    move_A: Moves
+    settings: RefineSettings
+    seconds: float
+    b_factor_convention: str = B_CONVENTION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``.aet/refine_report.json`` of ``aet run``, the output of ``aet refine --report``)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["before"], d["after"] = self.before.to_dict(), self.after.to_dict()
+        d["log"] = [dataclasses.asdict(step) for step in self.log]
+        d["species"] = {s: dataclasses.asdict(fit) for s, fit in self.species.items()}
+        d["move_A"] = dataclasses.asdict(self.move_A)
+        d["settings"] = {k: getattr(self.settings, k) for k in names(RefineSettings)}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RefineReport:
+        """Inverse of :meth:`to_dict`."""
+
+        def pairs(v: Any) -> tuple[tuple[float, ...], ...] | None:
+            return None if v is None else tuple(tuple(float(x) for x in row) for row in v)
+
+        return cls(
+            before=RFactors.from_dict(d["before"]),
+            after=RFactors.from_dict(d["after"]),
+            log=tuple(RefineStep(str(s["stage"]), float(s["misfit"]), float(s["R1"])) for s in d["log"]),
+            converged=bool(d["converged"]),
+            species={k: SpeciesFit(float(v["height"]), float(v["b_factor_A2"])) for k, v in d["species"].items()},
+            image_scale=tuple(float(v) for v in d["image_scale"]),
+            image_background=tuple(float(v) for v in d["image_background"]),
+            image_shift_A=pairs(d["image_shift_A"]),
+            angle_correction_deg=pairs(d["angle_correction_deg"]),
+            move_A=Moves(float(d["move_A"]["mean"]), float(d["move_A"]["max"]), int(d["move_A"]["capped"])),
+            settings=RefineSettings(**{k: v for k, v in d["settings"].items() if k in names(RefineSettings)}),
+            seconds=float(d["seconds"]),
+            b_factor_convention=str(d.get("b_factor_convention", B_CONVENTION)),
+        )
