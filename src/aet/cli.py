@@ -14,7 +14,7 @@ from rich.table import Table
 
 import aet
 from aet.cli_settings import with_settings
-from aet.errors import AetError, AetPixelSizeWarning
+from aet.errors import AetError, AetPixelSizeWarning, AetUsageError
 from aet.model import AtomicModel, TiltSeries
 from aet.settings import names
 from aet.settings.augment import AugmentSettings
@@ -53,13 +53,16 @@ def main(
 
 
 def run_app() -> None:
-    """Entry point that prints aet errors as one clear line, without a traceback, and exits 1."""
+    """Entry point: aet's errors as one clear line without a traceback; exit 2 for a wrong command (option, setting,
+    output folder), 1 for data aet cannot use, 130 for Ctrl-C."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except AetError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # one line, never wrapped
-        raise SystemExit(1) from None
-    except typer.Abort:
+        raise SystemExit(2 if isinstance(exc, AetUsageError) else 1) from None
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        notes = getattr(exc, "__notes__", None) or ["aet: interrupted."]
+        err_console.print(escape(notes[-1]), soft_wrap=True)
         raise SystemExit(130) from None
     except Exception as exc:
         # usage errors (click's, or typer's own copy of click since typer 0.22) keep their formatting; duck-typed
@@ -67,9 +70,16 @@ def run_app() -> None:
         code = getattr(exc, "exit_code", None)
         if code is None:
             raise
-        if callable(getattr(exc, "show", None)):
-            exc.show()
+        if callable(getattr(exc, "format_message", None)):  # one line, and where to read more
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            err_console.print(f"[bold red]error:[/] {escape(message)}{where}", soft_wrap=True)
         raise SystemExit(code) from None
+    if isinstance(code, int) and code:
+        if code == 130:  # typer turns Ctrl-C outside a command into Exit(130) and returns it
+            err_console.print("aet: interrupted.")
+        raise SystemExit(code)
 
 
 def describe(obj: Any) -> list[tuple[str, str]]:
@@ -199,10 +209,11 @@ def simulate(
         read_noise=read_noise,
         seed=seed,
     )
+    paths = [Path(f"{out}.mrc"), Path(f"{out}_angles.txt"), Path(f"{out}_truth.xyz")]
+    for p in paths:  # all of them before any is written: never a partial set
+        aet.io.check_writable(p, overwrite, create=True)
     with console.status(f"simulating {len(model)} atoms…"):
         ts = simulate_tilt_series(model, tilt_range(tilt_min, tilt_max, tilt_step), acq)
-    paths = [Path(f"{out}.mrc"), Path(f"{out}_angles.txt"), Path(f"{out}_truth.xyz")]
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
     aet.io.write(ts, paths[0], overwrite=overwrite)
     aet.io.write(ts.angles, paths[1], overwrite=overwrite)
     aet.io.write(model, paths[2], overwrite=overwrite)
@@ -487,18 +498,23 @@ def run_pipeline(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     threads: _THREADS = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars or messages (DIR/log.txt is still written).")] = False,
+    allow_code: Annotated[bool, typer.Option(help="Let the config's [prepare] hooks run code they name.")] = False,
+    force_pixel_size: Annotated[bool, typer.Option(help="Accept a pixel size outside 0.05–5 Å.")] = False,
 ) -> None:
-    """Tilt series -> validated atomic model: reconstruct, augment, trace, refine, R-factor, report."""
+    """Tilt series -> validated atomic model: reconstruct, augment, trace, refine, R-factor, report.
+
+    Every check runs before the first stage. Exit codes: 0 done, 1 data aet cannot use, 2 a wrong option, setting
+    or output folder, 130 interrupted (rerun the same command to resume)."""
     import warnings
 
     from aet.pipeline.run import run
 
     given = {
-        "input": {"pixel_size": pixel_size, "elements": elements.split(",") if elements else None, "key": key,
-                  "angles": str(angles) if angles else None, "angles_key": angles_key, "tilt_axis": tilt_axis,
-                  "euler": euler},
+        "input": {"pixel_size": pixel_size, "elements": elements.split(",") if elements is not None else None,
+                  "key": key, "angles": str(angles) if angles else None, "angles_key": angles_key,
+                  "tilt_axis": tilt_axis, "euler": euler, "force_pixel_size": force_pixel_size or None},
         "augment": {"enabled": False if not augment else None},
-        "run": {"device": device, "threads": threads},
+        "run": {"device": device, "threads": threads, "allow_code": allow_code or None},
     }  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -13,7 +13,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"auto"``/None -> CUDA when available, else CPU; a named device is checked to exist."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = torch.device("meta")  # not a device torch knows: refused below
+    if dev.type not in ("cpu", "cuda"):
+        raise AetInputError(f"unknown device {str(device)!r}; use auto, cpu, cuda or cuda:N.")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AetInputError("device 'cuda' was asked for but no CUDA GPU is visible to torch; use device='cpu'.")
     return dev

@@ -9,6 +9,10 @@ class AetInputError(AetError, ValueError):
     """Input data has the wrong shape, size, units or values."""
 
 
+class AetUsageError(AetInputError):
+    """A setting, an option or the output folder is wrong: fixed by changing the command, not the data (exit 2)."""
+
+
 class AetFormatError(AetError):
     """A file cannot be read or written in the requested format."""
 

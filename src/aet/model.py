@@ -31,6 +31,14 @@ def _finite(name: str, arr: npt.NDArray[Any]) -> None:
         )
 
 
+def _real(name: str, arr: npt.NDArray[Any]) -> None:
+    if np.iscomplexobj(arr):
+        raise AetInputError(
+            f"{name} are complex (dtype {arr.dtype}), but aet needs real values; pass the magnitude (np.abs) or the "
+            "real part (.real)."
+        )
+
+
 def _positive(name: str, value: float) -> float:
     value = float(value)
     if not np.isfinite(value) or value <= 0:
@@ -74,9 +82,11 @@ class TiltSeries:
             raise AetInputError(f"a tilt series needs a 3-D stack [n, rows, cols], got shape {images.shape}.")
         if not np.issubdtype(images.dtype, np.number):
             raise AetInputError(f"tilt-series images must be numeric, got dtype {images.dtype}.")
+        _real("tilt-series images", images)
+        # every array is stored C-contiguous in its declared dtype: no stage meets a Fortran-ordered or strided view
         self.images = np.ascontiguousarray(images, dtype=np.float32)
         _finite("tilt-series images", self.images)
-        self.angles = as_euler_angles(self.angles)
+        self.angles = np.ascontiguousarray(as_euler_angles(self.angles))
         n = self.images.shape[0]
         if self.angles.shape[0] != n:
             raise AetInputError(
@@ -88,12 +98,12 @@ class TiltSeries:
         self.pixel_size = _positive("pixel_size", self.pixel_size)
         self.tilt_axis = float(self.tilt_axis)
         if self.shifts is not None:
-            self.shifts = np.asarray(self.shifts, dtype=np.float64)
+            self.shifts = np.ascontiguousarray(self.shifts, dtype=np.float64)
             if self.shifts.shape != (n, 2):
                 raise AetInputError(f"shifts must be [n, 2] = [{n}, 2] in Å, got {self.shifts.shape}.")
             _finite("shifts", self.shifts)
         if self.dose is not None:
-            self.dose = np.asarray(self.dose, dtype=np.float64).reshape(-1)
+            self.dose = np.ascontiguousarray(self.dose, dtype=np.float64).reshape(-1)
             if self.dose.shape != (n,):
                 raise AetInputError(f"dose must have one value per image ({n}), got {self.dose.shape[0]}.")
 
@@ -134,6 +144,7 @@ class Volume:
             raise AetInputError(f"a volume must be a 3-D array [z, y, x], got shape {data.shape}.")
         if not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
             raise AetInputError(f"volume data must be numeric, got dtype {data.dtype}.")
+        _real("volume data", data)
         self.data = np.ascontiguousarray(data, dtype=np.float32)
         _finite("volume", self.data)
         self.voxel_size = _positive("voxel_size", self.voxel_size)
@@ -178,6 +189,7 @@ class AtomicModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _real("atom positions", np.asarray(self.positions))
         pos = np.asarray(self.positions, dtype=np.float64)
         if pos.ndim == 2 and pos.shape[1] != 3 and pos.shape[0] == 3:
             pos = pos.T
@@ -186,7 +198,7 @@ class AtomicModel:
         if pos.ndim != 2 or pos.shape[1] != 3:
             raise AetInputError(f"positions must be [N, 3] (x, y, z) in Å, got shape {np.shape(self.positions)}.")
         _finite("atom positions", pos)
-        self.positions = pos
+        self.positions = np.ascontiguousarray(pos)  # C order: torch views of it (L-BFGS) need contiguous memory
         n = pos.shape[0]
         elements = [str(e) for e in np.asarray(self.elements).reshape(-1)]
         if len(elements) == 1 and n > 1:
@@ -203,7 +215,7 @@ class AtomicModel:
             value = getattr(self, name)
             if value is None:
                 continue
-            arr = np.asarray(value, dtype=np.int64 if name == "labels" else np.float64).reshape(-1)
+            arr = np.ascontiguousarray(value, dtype=np.int64 if name == "labels" else np.float64).reshape(-1)
             if arr.size == 1 and n != 1:
                 arr = np.full(n, arr[0], dtype=arr.dtype)
             if arr.shape != (n,):
@@ -212,7 +224,7 @@ class AtomicModel:
             setattr(self, name, arr)
         scores = {}
         for key, value in self.scores.items():
-            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            arr = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
             if arr.shape != (n,):
                 raise AetInputError(f"score {key!r} must have one value per atom ({n}), got {arr.shape[0]}.")
             scores[key] = arr

@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 import aet
-from aet.errors import AetError, AetFileNotFoundError, AetFormatError, AetInputError
+from aet.errors import AetError, AetFileNotFoundError, AetFormatError, AetInputError, AetUsageError
 from aet.model import AtomicModel, TiltSeries, Volume
 
 
@@ -107,7 +107,7 @@ def test_no_overwrite_without_permission(tmp_path):
     p = tmp_path / "vol.mrc"
     aet.io.write(Volume(np.zeros((2, 2, 2))), p)
     before = digest(p)
-    with pytest.raises(AetFormatError, match="already exists"):
+    with pytest.raises(AetUsageError, match="already exists"):
         aet.io.write(Volume(np.ones((2, 2, 2))), p)
     assert digest(p) == before
     aet.io.write(Volume(np.ones((2, 2, 2))), p, overwrite=True)

@@ -40,7 +40,7 @@ def test_compare_command_prints_and_writes_json(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
     again = run(*args, "--json", str(out_json))  # never overwrite without --overwrite
-    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
     assert json.loads(out_json.read_text()) == scores
     assert run(*args, "--json", str(out_json), "--overwrite").returncode == 0
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import aet
-from aet.errors import AetInputError
+from aet.errors import AetInputError, AetUsageError
 from aet.metrics import compare
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.pipeline.run import check_pixel_size, run
@@ -86,7 +86,13 @@ def test_rerun_skips_unchanged_stages(small_run) -> None:
     again = run(ts, out, overrides=FAST, quiet=True)
     assert again.skipped == ["prepare", "reconstruct", "augment", "trace", "refine", "rfactor"]
     assert len(again.model) == len(result.model)
+    traced = (out / "atoms_traced.xyz").read_bytes()
     changed = run(ts, out, overrides={**FAST, "trace": {"min_distance": 2.1}}, quiet=True)
+    assert changed.skipped[:3] == ["prepare", "reconstruct", "augment"] and "trace" not in changed.skipped
+    # refinement reruns only when what it reads changed: its key holds the content of atoms_traced.xyz
+    assert ("refine" in changed.skipped) == ((out / "atoms_traced.xyz").read_bytes() == traced)
+    changed = run(ts, out, overrides={**FAST, "trace": {"min_distance": 3.0}}, quiet=True)
+    assert (out / "atoms_traced.xyz").read_bytes() != traced  # 2.77 Å neighbours now merge
     assert changed.skipped == ["prepare", "reconstruct", "augment"]  # trace and what follows reran
     forced = run(ts, out, overrides={**FAST, "trace": {"min_distance": 2.1}}, quiet=True, force=True)
     assert forced.skipped == []
@@ -154,9 +160,9 @@ def test_asi208(shared_data, tmp_path) -> None:
     assert len(result.model) > 150
 
 
-def _cli_error(args: list[str]) -> str:
+def _cli_error(args: list[str], code: int = 1) -> str:
     done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.returncode == code, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
@@ -171,11 +177,15 @@ def test_bad_input(tmp_path) -> None:
                       "0.357", "--out", str(tmp_path / "o1")])  # fmt: skip
     assert "20 angles" in msg and "21 images" in msg
     aet.io.write(ts, tmp_path / "tilts.h5")
-    msg = _cli_error(["run", str(tmp_path / "tilts.h5"), "--elements", "Pt,Xx", "--out", str(tmp_path / "o2")])
+    msg = _cli_error(["run", str(tmp_path / "tilts.h5"), "--elements", "Pt,Xx", "--out", str(tmp_path / "o2")], 2)
     assert "Xx" in msg
+    with pytest.raises(AetUsageError, match="outside 0.05–5 Å"):
+        check_pixel_size(35.7, ["Pt"])  # pm given as Å
+    with pytest.raises(AetUsageError, match="outside 0.05–5 Å"):
+        check_pixel_size(0.0357, ["Pt"])  # nm given as Å
     with pytest.warns(UserWarning, match="pixels apart"):
-        check_pixel_size(3.57, ["Pt"], __import__("logging").getLogger("test"))  # 10× too large
-    with pytest.warns(UserWarning, match="pixels apart"):
-        check_pixel_size(0.0357, ["Pt"], __import__("logging").getLogger("test"))
+        assert "pixels apart" in check_pixel_size(3.57, ["Pt"])  # 10× too large: 0.78 pixels per neighbour
+    assert check_pixel_size(0.195, ["Si"]) is None  # asi208: 12 pixels (was a false warning)
+    assert check_pixel_size(0.3216, ["Ta"]) is None  # ta_film: Ta 2.87 Å apart, 9 pixels
     with pytest.raises(AetInputError, match="unknown key"):
         run(ts, tmp_path / "o3", overrides={"trace": {"min_distanse": 2}}, quiet=True)

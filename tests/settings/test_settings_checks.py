@@ -18,7 +18,7 @@ from aet.settings.trace import TraceSettings
     [
         (lambda: ResireSettings(iterations=1.5), "resire.iterations must be a whole number"),
         (lambda: ResireSettings(iterations="fifty"), "whole number"),
-        (lambda: ResireSettings(iterations=0), "iterations must be ≥ 1"),
+        (lambda: ResireSettings(iterations=0), "iterations must be between 1 and 100000"),
         (lambda: ResireSettings(step=2.5), "RESIRE step"),
         (lambda: ResireSettings(momentum="yes"), "true or false"),
         (lambda: TraceSettings(min_distance=float("nan")), "finite number"),

@@ -10,6 +10,7 @@ atomically (temporary file, then rename) and never replaces an existing file unl
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from aet.errors import AetFileNotFoundError, AetFormatError, AetInputError
 from aet.io import containers, images, structures, text
 from aet.io.atomic import atomic_paths, check_writable, dump_json, read_sidecar, sidecar_path
+from aet.io.checks import check_angles, refuse_complex
 from aet.io.records import MAIN_ARRAY, from_record, kind_of, to_record
 from aet.model import EULER_CONVENTIONS, AtomicModel, TiltSeries, Volume, as_euler_angles
 
@@ -86,13 +88,46 @@ def read(
         euler_convention: ``"zyz"`` or ``"zyx"`` for angles read from a foreign file.
         elements: one symbol for every atom, or a mapping from integer atom type to symbol.
         types: integer atom types (array or path) for a position list that has none.
+
+    Raises:
+        AetFileNotFoundError: the file does not exist.
+        AetFormatError: the file is empty, damaged, truncated or not of the format its suffix names.
+        AetInputError: what it holds cannot be what was asked for, or is implausible: complex numbers, NaN,
+            two images with the same angles, angles that look like radians.
     """
     path = Path(path)
+    obj = _read(path, key, kind, angles, pixel_size, euler_convention, elements, types)
+    # Angles are checked where they are used as angles: in a tilt series, or when asked for. Any [n, 3] table
+    # (crop centres, positions) also reads as "angles" when no kind is given, and must not be refused as such.
+    if isinstance(obj, TiltSeries):
+        check_angles(obj.angles, path)
+    elif kind == "angles" and isinstance(obj, np.ndarray):
+        check_angles(obj, path)
+    return obj
+
+
+def _read(
+    path: Path,
+    key: str | None,
+    kind: str | None,
+    angles: Any,
+    pixel_size: float | None,
+    euler_convention: str | None,
+    elements: ElementSpec,
+    types: Any,
+) -> Any:
+    """:func:`read` without the final checks of the angles it returns."""
     if not path.exists():
         raise AetFileNotFoundError(f"{path} does not exist; check the path and the working folder.")
     if path.is_dir():
         raise AetFormatError(f"{path} is a folder; give a file.")
     fmt = _format(path)
+    if not os.access(path, os.R_OK):
+        raise AetFormatError(f"{path} cannot be opened: permission denied; make it readable (chmod u+r) or copy it.")
+    if path.stat().st_size == 0:
+        raise AetFormatError(
+            f"{path} is empty (0 bytes), so it was not written or copied completely; write or copy it again."
+        )
     side = read_sidecar(path)
     if isinstance(angles, (str, os.PathLike)):
         angles = read(angles, kind="angles")
@@ -102,8 +137,10 @@ def read(
     if fmt in ("hdf5", "npz", "mat"):
         reader = {"hdf5": containers.read_hdf5, "npz": containers.read_npz, "mat": containers.read_mat}[fmt]
         rec_kind, arrays, attrs = reader(path, key)
+        for name, value in arrays.items():
+            refuse_complex(value, path, name if rec_kind is not None else key)
         if rec_kind is not None:
-            return from_record(rec_kind, arrays, attrs)
+            return _stated_geometry(from_record(rec_kind, arrays, attrs), pixel_size, euler_convention)
         return _interpret(arrays["array"], path, kind, angles, pixel_size, euler_convention, elements, types)
     if fmt == "structure":
         return _label_types(structures.read_structure(path, side), elements)
@@ -123,14 +160,32 @@ def read(
         arr, spacing = images.read_tiff(path)
     else:
         arr, spacing = containers.read_npy(path), None
+    refuse_complex(arr, path)
     if side.get("kind") in ("tiltseries", "volume") and kind in (None, side["kind"]) and angles is None:
         arrays = {k: np.asarray(v) for k, v in side.get("arrays", {}).items()}
         arrays[MAIN_ARRAY[side["kind"]]] = arr
         attrs = dict(side.get("attrs", {}))
-        return from_record(side["kind"], arrays, attrs)
+        obj = from_record(side["kind"], arrays, attrs)
+        return _stated_geometry(obj, pixel_size, euler_convention)
     if pixel_size is None:
         pixel_size = spacing
     return _interpret(arr, path, kind, angles, pixel_size, euler_convention, elements, types)
+
+
+def _stated_geometry(obj: Any, pixel_size: float | None, euler_convention: str | None) -> Any:
+    """``obj`` with the pixel size and Euler convention the caller stated, which win over the file's own."""
+    changes: dict[str, Any] = {}
+    if not isinstance(obj, TiltSeries | Volume):
+        return obj
+    if pixel_size is not None:
+        changes["voxel_size" if isinstance(obj, Volume) else "pixel_size"] = pixel_size
+    if euler_convention is not None and isinstance(obj, TiltSeries):
+        changes["euler_convention"] = euler_convention
+    if not changes:
+        return obj
+    obj = dataclasses.replace(obj, **changes)  # checked again on construction
+    obj.metadata = {**obj.metadata, "stated_by_caller": sorted(changes)}
+    return obj
 
 
 # ---------------------------------------------------------------- typed readers
@@ -323,12 +378,12 @@ def _interpret(
         return TiltSeries(
             arr,
             as_euler_angles(angles),
-            pixel_size=pixel_size or 1.0,
+            pixel_size=1.0 if pixel_size is None else pixel_size,
             euler_convention=euler_convention or "zyz",
             metadata=meta,
         )
     if kind == "volume":
-        return Volume(arr, voxel_size=pixel_size or 1.0, metadata=meta)
+        return Volume(arr, voxel_size=1.0 if pixel_size is None else pixel_size, metadata=meta)
     if kind == "angles":
         return as_euler_angles(arr)
     if kind == "types":

@@ -10,15 +10,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aet.errors import AetFormatError
+from aet.errors import AetFormatError, AetUsageError
 
 
-def check_writable(path: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing file unless asked, and make sure the folder exists."""
+def check_writable(path: Path, overwrite: bool, create: bool = False) -> None:
+    """Refuse to replace an existing file unless asked, and make sure the folder exists and may be written
+    (``create``: make it). Errors are :class:`AetUsageError`: the command names the wrong output."""
+    path = Path(path)
+    if path.is_dir():
+        raise AetUsageError(f"{path} is a folder; give a file name for the output.")
     if path.exists() and not overwrite:
-        raise AetFormatError(f"{path} already exists; choose another name or pass overwrite=True to replace it.")
-    if not path.parent.exists():
-        raise AetFormatError(f"the folder {path.parent} does not exist; create it first.")
+        raise AetUsageError(f"{path} already exists; choose another name or pass overwrite=True to replace it.")
+    parent = path.parent
+    for above in [parent, *parent.parents]:
+        if above.exists():
+            if not above.is_dir():
+                raise AetUsageError(f"{path} lies under {above}, which is a file; give another output path.")
+            if not os.access(above, os.W_OK | os.X_OK):
+                raise AetUsageError(f"aet may not write into {above}; give an output path you can write to.")
+            break
+    if not parent.exists():
+        if not create:
+            raise AetUsageError(f"the folder {parent} does not exist; create it first.")
+        parent.mkdir(parents=True)
 
 
 @contextlib.contextmanager

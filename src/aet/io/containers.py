@@ -7,6 +7,7 @@ files are read by naming the array (``key``), or by taking the only array there 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy.typing as npt
 import scipy.io
 
 from aet.errors import AetFormatError
+from aet.io.checks import REWRITE, reading, reason
 from aet.io.records import UNITS
 
 Loaded = tuple[str | None, dict[str, np.ndarray], dict[str, Any]]
@@ -45,7 +47,7 @@ def write_hdf5(kind: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any], 
 
 
 def read_hdf5(path: Path, key: str | None) -> Loaded:
-    with h5py.File(path, "r") as f:
+    with reading(path, "HDF5 file"), h5py.File(path, "r") as f:
         if "aet_kind" in f.attrs and key is None:
             attrs = {k: _h5_attr(v) for k, v in f.attrs.items() if k != "aet_kind"}
             arrays = {k: _h5_read(f[k]) for k in f if isinstance(f[k], h5py.Dataset)}
@@ -82,20 +84,64 @@ def write_npz(kind: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any], p
 
 
 def read_npz(path: Path, key: str | None) -> Loaded:
-    with np.load(path, allow_pickle=False) as z:
+    if not zipfile.is_zipfile(path):
+        raise AetFormatError(
+            f"{path} is not a NumPy .npz file (it is no zip archive, so it is damaged or of another format); "
+            f"{REWRITE} with numpy.savez, or give the file its real suffix."
+        )
+    with reading(path, "NumPy .npz file"), np.load(path, allow_pickle=False) as z:
         if "__aet__" in z.files and key is None:
-            header = json.loads(str(z["__aet__"]))
-            arrays = {k: z[k] for k in z.files if k != "__aet__"}
+            header = json.loads(str(_npz_member(z, "__aet__", path)))
+            arrays = {k: _npz_member(z, k, path) for k in z.files if k != "__aet__"}
             return header["kind"], arrays, header["attrs"]
         name = _pick_key([k for k in z.files if k != "__aet__"], key, path)
-        return None, {"array": z[name]}, {}
+        return None, {"array": _npz_member(z, name, path)}, {}
+
+
+def _npz_member(z: Any, name: str, path: Path) -> npt.NDArray[Any]:
+    """One array of an open .npz, refusing pickled (object) arrays with a sentence naming it."""
+    try:
+        arr: npt.NDArray[Any] = z[name]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise AetFormatError(
+            f"the array {name!r} in {path} holds Python objects, which aet never unpickles; save it as a numeric "
+            "array (e.g. np.asarray(a, dtype=float)) instead."
+        ) from exc
+    return arr
+
+
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def read_npy(path: Path) -> npt.NDArray[Any]:
-    try:
-        arr: npt.NDArray[Any] = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise AetFormatError(f"{path} holds Python objects; aet never unpickles files. Save it as numbers.") from exc
+    """Read a .npy file without ever unpickling; a damaged, truncated or pickled file is an AetFormatError."""
+    with reading(path, "NumPy .npy file"), open(path, "rb") as fh:
+        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            raise AetFormatError(
+                f"{path} is not a NumPy .npy file (it lacks the .npy signature, so it is damaged or of another "
+                "format); save the array with numpy.save, or give the file its real suffix."
+            )
+        fh.seek(0)
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(fh)
+        if dtype.hasobject:
+            raise AetFormatError(
+                f"{path} holds Python objects, which aet never unpickles; save the array as numbers (numpy.save of "
+                "a numeric array) instead."
+            )
+        start = fh.tell()
+        fh.seek(0, 2)
+        have, need = fh.tell() - start, int(np.prod(shape)) * dtype.itemsize
+        if have < need:
+            raise AetFormatError(
+                f"{path} is truncated: its header announces {need} bytes of {dtype} data of shape {tuple(shape)} but "
+                f"only {have} follow; {REWRITE}."
+            )
+        fh.seek(0)
+        arr: npt.NDArray[Any] = np.load(fh, allow_pickle=False)
     return arr
 
 
@@ -133,8 +179,12 @@ def read_mat(path: Path, key: str | None) -> Loaded:
         raw = scipy.io.loadmat(path, simplify_cells=False)
     except NotImplementedError:  # MATLAB v7.3 files are HDF5
         return _read_mat73(path, key)
-    except (ValueError, OSError) as exc:
-        raise AetFormatError(f"{path} is not a readable MATLAB .mat file ({exc}).") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # scipy raises MatReadError, ValueError, OSError, zlib.error, ... for damaged files
+        raise AetFormatError(
+            f"{path} is not a readable MATLAB .mat file ({reason(exc)}); {REWRITE} (save -v7 or -v7.3 in MATLAB)."
+        ) from exc
     keys = [k for k in raw if not k.startswith("__")]
     if "aet_kind" in raw and key is None:
         kind = str(np.asarray(raw["aet_kind"]).reshape(-1)[0])
@@ -158,7 +208,7 @@ def read_mat(path: Path, key: str | None) -> Loaded:
 
 
 def _read_mat73(path: Path, key: str | None) -> Loaded:
-    with h5py.File(path, "r") as f:
+    with reading(path, "MATLAB v7.3 .mat file"), h5py.File(path, "r") as f:
         keys = [k for k in f if not k.startswith("#")]
         name = _pick_key(keys, key, path)
         # h5py sees MATLAB's column-major data with the axes already reversed.

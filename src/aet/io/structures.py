@@ -14,6 +14,7 @@ import numpy as np
 
 from aet.errors import AetFormatError
 from aet.io.atomic import atomic_paths, dump_json, sidecar_path
+from aet.io.checks import REWRITE, reason
 from aet.model import AtomicModel
 
 _ASE_FORMAT = {".xyz": "extxyz", ".extxyz": "extxyz", ".cif": "cif", ".pdb": "proteindatabank"}
@@ -34,11 +35,15 @@ def write_structure(model: AtomicModel, path: Path) -> None:
 
 def read_structure(path: Path, side: dict[str, Any]) -> AtomicModel:
     fmt = _ASE_FORMAT[path.suffix.lower()]
+    if fmt == "proteindatabank":
+        _check_pdb_end(path)
     try:
         # index=0 selects one frame, so ase returns a single Atoms (its annotation covers lists too).
         atoms = cast(ase.Atoms, ase.io.read(path, format=fmt, index=0))
+    except MemoryError:
+        raise
     except Exception as exc:  # ase raises many types for malformed files
-        raise AetFormatError(f"{path} is not a readable {fmt} file ({exc}).") from exc
+        raise AetFormatError(f"{path} is not a readable {fmt} file ({reason(exc)}); {REWRITE}.") from exc
     model = AtomicModel.from_ase(atoms)
     for name, value in side.get("arrays", {}).items():
         arr = np.asarray(value)
@@ -49,3 +54,18 @@ def read_structure(path: Path, side: dict[str, Any]) -> AtomicModel:
     model.metadata.update(side.get("metadata", {}))
     model.__post_init__()
     return model
+
+
+def _check_pdb_end(path: Path) -> None:
+    """Refuse a PDB file that stops at an atom record: a PDB file ends with END (or ENDMDL, as ase writes).
+
+    ase reads whatever whole atom lines a truncated file still holds, so without this check a cut file would
+    silently give a model with fewer atoms.
+    """
+    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else ""
+    if last and any(last.startswith(record) or record.startswith(last) for record in ("ATOM", "HETATM")):
+        raise AetFormatError(
+            f"{path} stops at an atom line without the END record that closes a PDB file, so it looks truncated; "
+            f"{REWRITE}, or add a line END at its end if it is complete."
+        )

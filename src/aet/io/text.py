@@ -11,18 +11,43 @@ import numpy as np
 import numpy.typing as npt
 
 from aet.errors import AetFormatError
+from aet.io.checks import REWRITE, one_line
 from aet.model import AtomicModel
 
 CSV_FIXED = ("element", "x", "y", "z", "b_factor", "height", "label")
 
 
+def _text(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 mean a binary or damaged file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise AetFormatError(
+            f"{path} is not a text file (byte {exc.start} is not UTF-8 text), so it is binary or damaged; give the "
+            "file its real suffix, or write the table again as plain text."
+        ) from exc
+
+
 def read_table(path: Path) -> npt.NDArray[np.float64]:
     """Read whitespace- or comma-separated numbers, skipping '#' and '%' comment lines."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and ln.lstrip()[0] not in "#%"]
+    rows = [
+        (number, ln.replace(",", " "))
+        for number, ln in enumerate(_text(path).splitlines(), 1)
+        if ln.strip() and ln.lstrip()[0] not in "#%"
+    ]
+    if not rows:
+        raise AetFormatError(f"{path} holds no numbers, only blank or comment lines; {REWRITE}.")
+    width = len(rows[0][1].split())
+    for number, ln in rows:
+        if len(ln.split()) != width:
+            raise AetFormatError(
+                f"line {number} of {path} has {len(ln.split())} value(s) where the lines above have {width}; every "
+                f"line needs the same number of columns (a truncated file ends mid-line): {REWRITE}."
+            )
     try:
-        return np.loadtxt(io.StringIO("\n".join(ln.replace(",", " ") for ln in lines)), ndmin=2)
+        return np.loadtxt(io.StringIO("\n".join(ln for _, ln in rows)), ndmin=2)
     except ValueError as exc:
-        raise AetFormatError(f"{path} is not a table of numbers ({exc}).") from exc
+        raise AetFormatError(f"{path} is not a table of numbers ({one_line(exc)}); {REWRITE}.") from exc
 
 
 def write_angles(angles: npt.NDArray[np.float64], convention: str, path: Path) -> None:
@@ -45,19 +70,40 @@ def write_csv(model: AtomicModel, path: Path) -> None:
 
 
 def read_csv(path: Path) -> AtomicModel:
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        return AtomicModel(np.zeros((0, 3)), [])
-    missing = {"x", "y", "z"} - set(rows[0])
+    try:
+        reader = csv.DictReader(io.StringIO(_text(path), newline=""))
+        rows: list[dict[str | Any, str | Any]] = []
+        lines: list[int] = []
+        for row in reader:
+            rows.append(row)
+            lines.append(reader.line_num)
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise AetFormatError(f"{path} is not a readable CSV file ({one_line(exc)}); {REWRITE}.") from exc
+    if not header:
+        raise AetFormatError(f"{path} has no header line (element, x, y, z, ...); {REWRITE}.")
+    missing = {"x", "y", "z"} - set(header)
     if missing:
         raise AetFormatError(f"{path} lacks the column(s) {sorted(missing)}; an atom CSV needs x, y, z in Å.")
+    if not rows:
+        return AtomicModel(np.zeros((0, 3)), [])
+
+    def number(i: int, name: str) -> float:
+        value = rows[i][name]
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            what = "is missing" if value is None else f"is {value!r}, not a number"
+            raise AetFormatError(
+                f"the {name} value of atom {i + 1} (line {lines[i]}) in {path} {what}; fix that line, or {REWRITE} "
+                "(a truncated file ends mid-line)."
+            ) from None
 
     def col(name: str) -> npt.NDArray[np.float64]:
-        return np.array([float(r[name]) for r in rows])
+        return np.array([number(i, name) for i in range(len(rows))])
 
     def optional(name: str) -> npt.NDArray[np.float64] | None:
-        return col(name) if name in rows[0] else None
+        return col(name) if name in header else None
 
     labels = optional("label")
     return AtomicModel(
@@ -66,5 +112,5 @@ def read_csv(path: Path) -> AtomicModel:
         b_factor=optional("b_factor"),
         height=optional("height"),
         labels=None if labels is None else labels.astype(np.int64),
-        scores={k[len("score_") :]: col(k) for k in rows[0] if k.startswith("score_")},
+        scores={k[len("score_") :]: col(k) for k in header if k.startswith("score_")},
     )

@@ -1,13 +1,12 @@
 """Global (affine) distortion of a model against its ground truth: rotation, stretch, and what is left.
 
-A reconstruction from few projections distorts a crystal as a whole: each Bragg reflection of the lattice is
-sampled only where a projection's central plane cuts it, off its centre when the planes are sparse (and not at all
-inside the missing wedge), so the lattice in the tomogram comes out slightly rotated and strained. For a
-2,000-atom particle imaged noise-free with 21 projections this is about 0.5° and 1 % (``benchmarks/augmentation.py``,
-table 3). Such a map moves atoms far from the centre the most and makes RMSD grow with particle size; a network
-that sees one window at a time cannot tell it from a real strain. :func:`global_distortion` fits the affine map
-from the true to the matched model positions and splits the error into that map (polar decomposition: rotation ×
-symmetric stretch) and the per-atom residual.
+A reconstruction from few projections distorts a crystal as a whole: each Bragg reflection of the lattice is sampled
+only where a projection's central plane cuts it, off its centre when the planes are sparse (and not at all inside
+the missing wedge), so the lattice in the tomogram comes out slightly rotated and strained (sizes measured with
+``benchmarks/augmentation.py`` are in docs/benchmarks.md). Such a map moves atoms far from the centre the most and
+makes RMSD grow with particle size; a network that sees one window at a time cannot tell it from a real strain.
+:func:`global_distortion` fits the affine map from the true to the matched model positions and splits the error into
+that map (polar decomposition: rotation × symmetric stretch) and the per-atom residual.
 """
 
 from __future__ import annotations

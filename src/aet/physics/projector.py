@@ -13,8 +13,8 @@ to rounding error.
   applied to all slices in one sparse-dense product.
 * Any other Euler angles take the general path: a 2-D scatter per projection (index_add) with Keys cubic
   weights (4×4 taps) by default, and the matching gather for the adjoint. Linear weights blur by 1/6 px² per
-  interpolated axis; on two axes that cost the atom-vs-volume agreement its last 0.2 % (measured 0.9976 vs
-  0.9993 with cubic), while the fast path interpolates along one axis only and stays linear for speed.
+  interpolated axis, which on two axes costs the atom-vs-volume agreement measurably (docs/benchmarks.md,
+  "Figures behind design choices"), while the fast path interpolates along one axis only and stays linear for speed.
 
 Both paths are differentiable: autograd calls the adjoint for the backward pass of the forward and vice versa.
 Hand-written because no maintained Python library offers an exact-adjoint, differentiable, CPU+GPU
@@ -157,8 +157,8 @@ class Projector:
 
         The sparse × dense product gathers rows of the dense operand in the scattered order of the matrix; when
         that operand exceeds the CPU caches the gathers go to memory. Slabs of about 2 M values (8 MB in float32)
-        stay in cache: measured at 256³ × 60 tilts on 2 threads, forward 0.38 s -> 0.17 s. Below 16 columns the
-        product itself gets slow, so slabs never go thinner.
+        stay in cache (the speed-up is in docs/benchmarks.md, "Figures behind design choices"). Below 16 columns
+        the product itself gets slow, so slabs never go thinner.
         """
         nz, ny, nx = self.shape
         if self.device.type != "cpu":

@@ -16,7 +16,7 @@ from typing import Any
 
 import tomli_w
 
-from aet.errors import AetInputError
+from aet.errors import AetUsageError
 from aet.settings import from_table, names
 from aet.settings.reconstruct import METHOD_SETTINGS, ReconstructSettings
 from aet.settings.run import RunConfig
@@ -27,11 +27,11 @@ def _apply(cfg: RunConfig, layer: Mapping[str, Any], source: str) -> RunConfig:
     changes: dict[str, Any] = {}
     for section, values in layer.items():
         if section != "reconstruct" and section not in RunConfig.TABLES:
-            raise AetInputError(
+            raise AetUsageError(
                 f"unknown table [{section}] in {source}; tables are {', '.join(cfg.tables())}."
             )
         if not isinstance(values, Mapping):
-            raise AetInputError(f"[{section}] in {source} must be a table of settings, got {values!r}.")
+            raise AetUsageError(f"[{section}] in {source} must be a table of settings, got {values!r}.")
         values = {k: v for k, v in values.items() if v is not None}
         where = f"[{section}] of {source}"
         if section == "reconstruct":
@@ -43,7 +43,7 @@ def _apply(cfg: RunConfig, layer: Mapping[str, Any], source: str) -> RunConfig:
             unknown = set(rest) - set(names(cls))
             if unknown:
                 allowed = ", ".join([*names(ReconstructSettings), *names(cls)])
-                raise AetInputError(
+                raise AetUsageError(
                     f"unknown key(s) {', '.join(sorted(unknown))} in {where} for method {rec.method}; allowed: "
                     f"{allowed}."
                 )
@@ -60,11 +60,11 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[
     if path is not None:
         path = Path(path)
         if not path.exists():
-            raise AetInputError(f"config file {path} does not exist.")
+            raise AetUsageError(f"config file {path} does not exist.")
         try:
             cfg = _apply(cfg, tomllib.loads(path.read_text()), str(path))
         except tomllib.TOMLDecodeError as err:
-            raise AetInputError(f"{path} is not valid TOML: {err}") from err
+            raise AetUsageError(f"{path} is not valid TOML: {err}") from err
     return _apply(cfg, overrides or {}, "the command line")
 
 

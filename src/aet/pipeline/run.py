@@ -22,24 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase.data import atomic_numbers, covalent_radii
 from scipy import ndimage
 
 import aet
-from aet.elements import check_symbols
-from aet.errors import AetInputError, AetPixelSizeWarning
+from aet.elements import check_symbols, nearest_neighbour_distance
+from aet.errors import AetError, AetInputError, AetPixelSizeWarning, AetUsageError
 from aet.io.atomic import atomic_paths, dump_json
 from aet.metrics.rfactor import RFactors
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.nn.tracing import trace_output
 from aet.nn.weights import network_for
 from aet.pipeline.config import dumps, load_config
+from aet.pipeline.folder import RunFolder
 from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.refinement.report import RefineReport
 from aet.refinement.validate import inside_field_of_view
 from aet.settings import to_table
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings
-from aet.settings.run import AugmentStage, InputSettings, PrepareSettings, RefineStage, RunConfig
+from aet.settings.run import PIXEL_RANGE, AugmentStage, InputSettings, PrepareSettings, RefineStage, RunConfig
 from aet.settings.trace import TraceSettings
 from aet.threads import set_threads
 
@@ -51,6 +51,8 @@ OUTPUTS = {
     "refine": ["atoms.xyz", "atoms.csv", ".aet/refine_report.json"],
     "rfactor": [".aet/rfactor.npz"],
 }
+#: What else aet writes into a run folder.
+OUTPUT_NAMES = ("config_used.toml", "log.txt", "summary.json", "report.html")
 
 
 @dataclass
@@ -84,28 +86,60 @@ def run(
         truth: optional true atoms (simulations): the summary and report then compare against them.
     """
     cfg = load_config(config, overrides)
-    elements = check_symbols(list(cfg.input.elements))
+    try:
+        elements = check_symbols(list(cfg.input.elements), unknown=False)
+    except AetInputError as err:
+        raise AetUsageError(f"[input] elements: {err}") from None
     cfg = replace(cfg, augment=replace(cfg.augment, model=network_for(cfg.augment.model, elements)))  # what ran
-    device = cfg.run.device
-    set_threads(cfg.run.threads)
+    _check_settings(cfg)
+    source = tilts if isinstance(tilts, TiltSeries) else Path(tilts)
+    ts_raw = _read_tilts(source, cfg.input)
+    pixel_warning = check_pixel_size(ts_raw.pixel_size, elements, cfg.input.force_pixel_size)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ".aet").mkdir(exist_ok=True)
-    log = _logger(out, quiet)
-    with atomic_paths(out / "config_used.toml") as (tmp,):
-        tmp.write_text(dumps(cfg))
-    runner = _Stages(out, log, force, not quiet)
+    folder = RunFolder(out, [*OUTPUT_NAMES, *(f for files in OUTPUTS.values() for f in files)], force)
+    input_hash = _fingerprint(ts_raw, images_only=True)
+    folder.check(input_hash)
+    set_threads(cfg.run.threads)
+    with folder.owned(input_hash):
+        log = _logger(out, quiet)
+        if pixel_warning:
+            log.warning(pixel_warning)
+        code = [n for n in (cfg.prepare.denoise, cfg.prepare.align) if n is not None and ":" in n]
+        if code:
+            log.warning(f"prepare: runs code named in the config (allowed with --allow-code): {', '.join(code)}")
+            folder.save(code_allowed=code)
+        with atomic_paths(out / "config_used.toml") as (tmp,):
+            tmp.write_text(dumps(cfg))
+        runner = _Stages(out, log, force, not quiet)
+        try:
+            result = _run_stages(ts_raw, cfg, elements, runner, truth)
+        except KeyboardInterrupt as err:
+            stage = runner.current or "start"
+            log.error(f"interrupted at stage {stage}; rerun the same command to resume")
+            folder.save(status="interrupted", stage=stage)
+            err.add_note(f"aet run: interrupted at stage {stage}; rerun the same command to resume ({out}).")
+            raise
+        except Exception as err:
+            stage = runner.current or "start"
+            log.error(f"{stage}: {type(err).__name__}: {err}")
+            folder.save(status="failed", stage=stage, error=f"{type(err).__name__}: {err}")
+            raise
+        folder.save(status="done", stage=None)
+    return result
+
+
+def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner: _Stages,
+                truth: AtomicModel | None) -> RunResult:  # fmt: skip
+    """The stages, each skipped when its key (settings and the content of the files it reads) is unchanged."""
+    out, log, quiet, device = runner.out, runner.log, not runner.progress, cfg.run.device
     t_start = time.perf_counter()
 
     # ---- prepare
-    source = tilts if isinstance(tilts, TiltSeries) else Path(tilts)
-    ts_raw = _read_tilts(source, cfg.input)
-    check_pixel_size(ts_raw.pixel_size, elements, log)
     prep_key = runner.key("prepare", to_table(cfg.input), to_table(cfg.prepare), _fingerprint(ts_raw))
     ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out), lambda: _read_prepared(out))
 
     # ---- reconstruct
-    rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], prep_key)
+    rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content("prepare"))
     tomogram = runner.stage(
         "reconstruct", rec_key, lambda: _reconstruct(ts, cfg.reconstruct, cfg.method, device, out, not quiet),
         lambda: aet.io.read_volume(out / "tomogram.mrc"),
@@ -113,39 +147,40 @@ def run(
 
     # ---- augment
     augmented = uncertainty = None
-    trace_source_key = rec_key
+    traced_from = [runner.content("reconstruct")]
     if cfg.augment.enabled:
         from aet.nn.weights import resolve
 
         _check_reconstruction_matches(cfg.augment.model, cfg.reconstruct, cfg.method, log)
-        aug_key = runner.key("augment", to_table(cfg.augment), rec_key, _file_hash(resolve(cfg.augment.model)))
+        aug_key = runner.key("augment", to_table(cfg.augment), traced_from, _file_hash(resolve(cfg.augment.model)))
         augmented, uncertainty = runner.stage(
             "augment", aug_key, lambda: _augment(tomogram, cfg.augment, device, out, not quiet),
             lambda: tuple(aet.io.read_volume(out / f) for f in OUTPUTS["augment"]),
         )  # fmt: skip
-        trace_source_key = aug_key
+        traced_from.append(runner.content("augment"))
     else:
         log.info("augment: off (--no-augment)")
 
     # ---- trace
-    tr_key = runner.key("trace", to_table(cfg.trace), elements, trace_source_key)
+    tr_key = runner.key("trace", to_table(cfg.trace), elements, traced_from)
     traced = runner.stage(
         "trace", tr_key, lambda: _trace(augmented, tomogram, elements, cfg.trace, out, log),
         lambda: aet.io.read_model(out / "atoms_traced.xyz"),
     )  # fmt: skip
 
     # ---- refine
-    ref_key = runner.key("refine", to_table(cfg.refine), tr_key)
+    ref_key = runner.key("refine", to_table(cfg.refine), runner.content("trace"), runner.content("prepare"))
     model, refine_report = runner.stage(
         "refine", ref_key, lambda: _refine(traced, ts, cfg.refine, device, out, not quiet, log),
         lambda: _read_refined(out),
     )  # fmt: skip
 
     # ---- R-factor
-    rf_key = runner.key("rfactor", ref_key)
+    rf_key = runner.key("rfactor", runner.content("refine"), runner.content("prepare"))
     rfac = runner.stage("rfactor", rf_key, lambda: _rfactor(model, ts, out), lambda: _read_rfactor(out))
 
     # ---- summary and report (always rewritten: cheap)
+    runner.current = "report"
     summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start)
     with atomic_paths(out / "summary.json") as (tmp,):
         dump_json(summary.to_dict(), tmp)
@@ -159,23 +194,59 @@ def run(
     return RunResult(out, summary, model, runner.skipped)
 
 
+def _check_settings(cfg: RunConfig) -> None:
+    """The checks a setting needs beyond its own type and range, all before any work: the device, the network,
+    the files settings name, and consent for code named in [prepare]."""
+    from aet.device import resolve_device
+    from aet.nn.weights import resolve
+
+    try:
+        resolve_device(cfg.run.device)
+        if cfg.augment.enabled:
+            resolve(cfg.augment.model)
+    except AetError as err:
+        raise AetUsageError(str(err)) from None
+    for table, support in (("reconstruct", cfg.reconstruct.support), ("trace", cfg.trace.support)):
+        if support not in (None, "auto") and not Path(support).is_file():
+            raise AetUsageError(f"[{table}] support names {support}, which is not a file; give a mask volume or auto.")
+    for what, name in (("denoise", cfg.prepare.denoise), ("align", cfg.prepare.align)):
+        if name is not None and ":" in name and not cfg.run.allow_code:
+            raise AetUsageError(
+                f"[prepare] {what} = {name!r} would run Python code from the config; allow it with --allow-code "
+                "(or [run] allow_code = true) if you trust it."
+            )
+
+
 # ------------------------------------------------------------------------------------------------ stages
 
 
 class _Stages:
-    """Runs or skips stages by key, times them and keeps their records in ``DIR/.aet``."""
+    """Runs or skips stages by key, times them and keeps their records in ``DIR/.aet``.
+
+    A stage's result is always what its files hold (read back after it ran, or read when it is skipped), so the
+    stages after it see the same data whether the run was interrupted and resumed or not.
+    """
 
     def __init__(self, out: Path, log: logging.Logger, force: bool, progress: bool) -> None:
         self.out, self.log, self.force, self.progress = out, log, force, progress
         self.timings: dict[str, float] = {}
         self.skipped: list[str] = []
+        self.current: str | None = None
 
     @staticmethod
     def key(name: str, *parts: Any) -> str:
         text = json.dumps([name, *parts], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def content(self, name: str) -> str:
+        """Hash of the content of stage ``name``'s output files (what the next stage reads)."""
+        h = hashlib.sha256()
+        for f in OUTPUTS[name]:
+            h.update(_file_hash(self.out / f).encode())
+        return h.hexdigest()[:16]
+
     def stage(self, name: str, key: str, compute: Callable[[], Any], load: Callable[[], Any]) -> Any:
+        self.current = name
         record = self.out / ".aet" / f"{name}.json"
         outputs = [self.out / f for f in OUTPUTS[name]]
         if not self.force and record.exists() and all(p.exists() for p in outputs):
@@ -188,12 +259,12 @@ class _Stages:
         record.unlink(missing_ok=True)  # outputs are about to change: the old record no longer vouches for them
         self.log.info(f"{name}: started")
         t = time.perf_counter()
-        result = compute()
+        compute()
         self.timings[name] = round(time.perf_counter() - t, 3)
         with atomic_paths(record) as (tmp,):
             dump_json({"key": key, "seconds": self.timings[name], "outputs": OUTPUTS[name]}, tmp)
         self.log.info(f"{name}: done in {self.timings[name]:.1f} s")
-        return result
+        return load()
 
 
 def _read_tilts(source: Path | TiltSeries, inp: InputSettings) -> TiltSeries:
@@ -225,17 +296,25 @@ def _stated(source: Path | TiltSeries, inp: InputSettings) -> set[str]:
     return stated
 
 
-def check_pixel_size(pixel_size: float, elements: list[str], log: logging.Logger) -> None:
-    """Warn (one sentence) when neighbouring atoms would be < 1 or > 10 pixels apart: a pixel size off by 10×."""
-    bond = 2 * max(covalent_radii[atomic_numbers[e]] for e in elements)  # Å, nearest-neighbour distance
-    pixels = bond / pixel_size
-    if not 1.0 <= pixels <= 10.0:
-        message = (
-            f"with a pixel size of {pixel_size:g} Å, neighbouring {'/'.join(elements)} atoms ({bond:.2f} Å apart) "
-            f"would be {pixels:.2g} pixels apart (usually 1–10), so check that the pixel size is in Å, not nm or pm."
+def check_pixel_size(pixel_size: float, elements: list[str], force: bool = False) -> str | None:
+    """Refuse a pixel size outside :data:`PIXEL_RANGE` unless ``force``; warn (and return the sentence) when
+    nearest neighbours would be fewer than 1 or more than 30 pixels apart: a pixel size in the wrong unit."""
+    low, high = PIXEL_RANGE
+    if not force and not low <= pixel_size <= high:
+        raise AetUsageError(
+            f"a pixel size of {pixel_size:g} Å is outside {low:g}–{high:g} Å (nm or pm?); give it in Å with "
+            "--pixel-size, or accept it with --force-pixel-size."
         )
-        warnings.warn(message, AetPixelSizeWarning, stacklevel=2)
-        log.warning(message)
+    bond = min(nearest_neighbour_distance(e) for e in elements)
+    pixels = bond / pixel_size
+    if 1.0 <= pixels <= 30.0:
+        return None
+    message = (
+        f"with a pixel size of {pixel_size:g} Å, neighbouring {'/'.join(elements)} atoms ({bond:.2f} Å apart) "
+        f"would be {pixels:.2g} pixels apart (usually 1–30), so check that the pixel size is in Å, not nm or pm."
+    )
+    warnings.warn(message, AetPixelSizeWarning, stacklevel=2)
+    return message
 
 
 def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path) -> TiltSeries:
@@ -277,7 +356,10 @@ def _hook(name: str | None, what: str, images: np.ndarray, ts: TiltSeries, sigma
     except (ImportError, AttributeError) as err:
         raise AetInputError(f"cannot load the {what} hook {name!r}: {err}") from err
     args = (images, ts.pixel_size) if what == "denoise" else (images, ts.angles, ts.pixel_size)
-    result = np.asarray(fn(*args), dtype=np.float64)
+    try:
+        result = np.asarray(fn(*args), dtype=np.float64)
+    except Exception as err:  # the user's code: any failure is reported as theirs, in one line
+        raise AetInputError(f"the {what} hook {name!r} failed: {type(err).__name__}: {err}") from err
     if result.shape != images.shape:
         raise AetInputError(f"the {what} hook {name!r} returned shape {result.shape}, expected {images.shape}.")
     return result
@@ -416,15 +498,20 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
     )
 
 
-def _fingerprint(ts: TiltSeries) -> str:
+def _fingerprint(ts: TiltSeries, images_only: bool = False) -> str:
     h = hashlib.sha256(np.ascontiguousarray(ts.images).tobytes())
-    h.update(np.ascontiguousarray(ts.angles).tobytes())
-    h.update(f"{ts.pixel_size}{ts.euler_convention}".encode())
+    if not images_only:
+        h.update(np.ascontiguousarray(ts.angles).tobytes())
+        h.update(f"{ts.pixel_size}{ts.euler_convention}".encode())
     return h.hexdigest()[:16]
 
 
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 
 def _logger(out: Path, quiet: bool) -> logging.Logger:

@@ -10,9 +10,8 @@ the residual is weighted:
   step is normalised by the number of projections as in the paper, and L bounds the largest eigenvalue of AᵀA
   (Perron–Frobenius), so any 0 < t < 2 converges. Optional Nesterov momentum reaches the same error in far
   fewer iterations, but on noisy data it also fits the noise sooner: plain gradient descent (the paper's method)
-  is the default, since its slow convergence acts as the regularisation (on asi208 at 1.6e5 e/Å², 100 plain
-  iterations put a local maximum within 0.5 Å of 97.6 % of the atoms, 100 with momentum 84 %, 30 with momentum
-  98 %).
+  is the default, since its slow convergence acts as the regularisation (the asi208 figures behind this choice are
+  in docs/benchmarks.md, "Figures behind design choices").
 
 Each iteration records R1 = Σ|A x − b| / Σ|b| (pooled over every pixel) in the job's log.
 """

@@ -34,6 +34,11 @@ def check_tilts(ts: TiltSeries) -> None:
     """Catch angle lists that are almost certainly not degrees or not a tomography experiment."""
     if ts.n_images < 2:
         raise AetInputError(f"a reconstruction needs at least 2 projections, got {ts.n_images}.")
+    if np.shape(ts.angles) != (ts.n_images, 3):  # a TiltSeries changed after it was made
+        raise AetInputError(
+            f"the tilt series has {ts.n_images} images but angles of shape {np.shape(ts.angles)}; give one (φ, θ, ψ) "
+            "per image (make a new TiltSeries instead of changing one)."
+        )
     single = ts.is_single_axis()
     # the tilt about y read off the rotation matrices: (180, θ, 180) in "zyz" is a tilt of −θ, not θ
     theta = single_axis_tilts(ts.angles, ts.euler_convention) if single else ts.tilt_angles

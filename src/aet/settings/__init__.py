@@ -21,7 +21,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from aet.errors import AetInputError
+from aet.errors import AetUsageError
 
 S = TypeVar("S", bound="Settings")
 
@@ -54,7 +54,7 @@ class Settings:
         self.check()
 
     def check(self) -> None:
-        """Checks that involve more than one field (subclasses override; raise :class:`AetInputError`)."""
+        """Checks that involve more than one field (subclasses override; raise :class:`AetUsageError`)."""
 
 
 _TYPES: dict[type, dict[str, Any]] = {}
@@ -89,37 +89,37 @@ def _coerce(cls: type[Settings], f: dataclasses.Field[Any], tp: Any, value: Any)
     if value is None:
         if optional:
             return None
-        raise AetInputError(f"{name} needs a value ({_describe(inner)}), got none.")
+        raise AetUsageError(f"{name} needs a value ({_describe(inner)}), got none.")
     allowed = choices(inner)
     if allowed is not None:
         if value not in allowed:
-            raise AetInputError(f"unknown {f.metadata.get('what') or name} {value!r}; use one of {', '.join(allowed)}.")
+            raise AetUsageError(f"unknown {f.metadata.get('what') or name} {value!r}; use one of {', '.join(allowed)}.")
         return value
     if inner is bool:
         if not isinstance(value, bool):
-            raise AetInputError(f"{name} must be true or false, got {value!r}.")
+            raise AetUsageError(f"{name} must be true or false, got {value!r}.")
         return value
     if inner is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise AetInputError(f"{name} must be a whole number, got {value!r}.")
+            raise AetUsageError(f"{name} must be a whole number, got {value!r}.")
     elif inner is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise AetInputError(f"{name} must be a finite number, got {value!r}.")
+            raise AetUsageError(f"{name} must be a finite number, got {value!r}.")
         value = float(value)
     elif inner is str:
         if not isinstance(value, str) or not value.strip():
-            raise AetInputError(f"{name} must be a non-empty text, got {value!r}.")
+            raise AetUsageError(f"{name} must be a non-empty text, got {value!r}.")
     elif get_origin(inner) is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
-            raise AetInputError(f"{name} must be a non-empty list of names, e.g. [\"Pt\"], got {value!r}.")
+            raise AetUsageError(f"{name} must be a non-empty list of names, e.g. [\"Pt\"], got {value!r}.")
         return tuple(value)
     lo, hi = f.metadata.get("minimum"), f.metadata.get("maximum")
     if isinstance(value, (int, float)) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
         unit = f" {f.metadata['unit']}" if f.metadata.get("unit") else ""
         bounds = f"≥ {lo:g}" if hi is None else f"≤ {hi:g}" if lo is None else f"between {lo:g} and {hi:g}"
-        raise AetInputError(f"{name} must be {bounds}{unit}, got {value!r}.")
+        raise AetUsageError(f"{name} must be {bounds}{unit}, got {value!r}.")
     return value
 
 
@@ -146,7 +146,7 @@ def updated(settings: S, options: Mapping[str, Any], where: str = "") -> S:
     unknown = set(options) - set(names(type(settings)))
     if unknown:
         what = where or type(settings).__name__
-        raise AetInputError(
+        raise AetUsageError(
             f"unknown key(s) {', '.join(sorted(unknown))} for {what}; allowed: {', '.join(names(type(settings)))}."
         )
     return dataclasses.replace(settings, **options) if options else settings

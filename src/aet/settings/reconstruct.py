@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aet.errors import AetInputError
+from aet.errors import AetUsageError
 from aet.settings import Settings, setting
 
 Method = Literal["resire", "genfire", "sirt", "wbp"]
 WbpFilter = Literal["ramp", "shepp-logan", "cosine", "hann"]
+#: More iterations than any method needs (published runs use 50–1000): a larger value is a typo, not a wish.
+MAX_ITERATIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class ReconstructSettings(Settings):
 class ResireSettings(Settings):
     """RESIRE (Pham et al., Sci. Rep. 13, 5624 (2023)): gradient descent x ← x − t/L·Aᵀ(Ax − b)."""
 
-    iterations: int = setting(50, "Iterations.", minimum=1)
+    iterations: int = setting(50, "Iterations.", minimum=1, maximum=MAX_ITERATIONS)
     step: float | None = setting(
         None, "Step t, scaled by 1/L: 0 < t < 2 (none: 1.9; with momentum 0 < t ≤ 1, none: 1.0).", minimum=0
     )
@@ -41,7 +43,7 @@ class ResireSettings(Settings):
     def check(self) -> None:
         top = 1.0 if self.momentum else 2.0
         if self.step is not None and not 0 < self.step < top + (self.momentum * 1e-12):
-            raise AetInputError(
+            raise AetUsageError(
                 f"RESIRE step must lie in (0, {top:g}{']' if self.momentum else ')'} "
                 f"{'with' if self.momentum else 'without'} momentum (it is scaled by 1/L internally), got {self.step}."
             )
@@ -56,19 +58,19 @@ class ResireSettings(Settings):
 class SirtSettings(Settings):
     """SIRT (Gilbert 1972, as ASTRA implements it)."""
 
-    iterations: int = setting(100, "Iterations.", minimum=1)
+    iterations: int = setting(100, "Iterations.", minimum=1, maximum=MAX_ITERATIONS)
     relaxation: float = setting(1.0, "Relaxation λ, 0 < λ < 2.")
 
     def check(self) -> None:
         if not 0 < self.relaxation < 2:
-            raise AetInputError(f"SIRT relaxation must lie in (0, 2), got {self.relaxation}.")
+            raise AetUsageError(f"SIRT relaxation must lie in (0, 2), got {self.relaxation}.")
 
 
 @dataclass(frozen=True)
 class GenfireSettings(Settings):
     """GENFIRE (Pryor et al., Sci. Rep. 7, 10409 (2017))."""
 
-    iterations: int = setting(100, "Iterations.", minimum=1)
+    iterations: int = setting(100, "Iterations.", minimum=1, maximum=MAX_ITERATIONS)
     oversampling: float = setting(3.0, "Oversampling ratio of the Fourier grid (≥ 1).")
     interpolation_radius: float = setting(0.7, "Gridding radius, grid units (0 < r ≤ 1).")
     resolution_extension: bool = setting(True, "Enforce measured values up to a growing spatial frequency.")
@@ -77,13 +79,13 @@ class GenfireSettings(Settings):
 
     def check(self) -> None:
         if self.oversampling < 1:
-            raise AetInputError(
+            raise AetUsageError(
                 f"oversampling must be ≥ 1 (the grid is oversampling × the volume), got {self.oversampling}."
             )
         if not 0 < self.interpolation_radius <= 1:
-            raise AetInputError(f"interpolation_radius must be in (0, 1] grid units, got {self.interpolation_radius}.")
+            raise AetUsageError(f"interpolation_radius must be in (0, 1] grid units, got {self.interpolation_radius}.")
         if not 0 <= self.r_free_fraction < 0.5:
-            raise AetInputError(f"r_free_fraction must be in [0, 0.5), got {self.r_free_fraction}.")
+            raise AetUsageError(f"r_free_fraction must be in [0, 0.5), got {self.r_free_fraction}.")
 
 
 @dataclass(frozen=True)

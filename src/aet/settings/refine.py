@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aet.errors import AetInputError
+from aet.errors import AetUsageError
 from aet.settings import Settings, setting
 
 
@@ -13,8 +13,9 @@ class RefineSettings(Settings):
     """What :func:`aet.refine` fits and for how long (positions in Å, B in Å², AET convention)."""
 
     iterations: int = setting(20, "Outer position iterations (each one L-BFGS step of up to 5 evaluations).",
-                              minimum=0)  # fmt: skip
-    hb_iterations: int = setting(10, "L-BFGS evaluations for heights and B-factors per species.", minimum=0)
+                              minimum=0, maximum=10_000)  # fmt: skip
+    hb_iterations: int = setting(10, "L-BFGS evaluations for heights and B-factors per species.", minimum=0,
+                                 maximum=10_000)  # fmt: skip
     max_move: float = setting(1.0, "Cap of each atom's total move.", unit="Å")
     per_atom_b: bool = setting(False, "Also fit one B per atom (0.25–4 × its species' B).")
     image_scale: bool = setting(False, "Fit one scale factor per image (dose or detector drift).")
@@ -26,4 +27,4 @@ class RefineSettings(Settings):
 
     def check(self) -> None:
         if self.max_move <= 0:
-            raise AetInputError(f"max_move is a distance in Å and must be positive, got {self.max_move}.")
+            raise AetUsageError(f"max_move is a distance in Å and must be positive, got {self.max_move}.")

@@ -3,14 +3,20 @@ stages run, and :class:`RunConfig`, every table of one run."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aet.errors import AetUsageError
 from aet.settings import Settings, setting, to_table
 from aet.settings.augment import AugmentSettings
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings, ResireSettings
 from aet.settings.refine import RefineSettings
 from aet.settings.trace import TraceSettings
+
+#: Pixel sizes (Å) aet accepts without ``force_pixel_size``: atomic-resolution ADF-STEM lies well inside; a value
+#: outside is almost always in nm or pm.
+PIXEL_RANGE = (0.05, 5.0)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,11 @@ class InputSettings(Settings):
     key: str | None = setting(None, "Array name inside a .mat/.h5/.npz file.")
     angles: str | None = setting(None, "Angle file (n×3 Euler or n tilts, degrees).")
     angles_key: str | None = setting(None, "Array name of the angles inside their file.")
+    force_pixel_size: bool = setting(False, f"Accept a pixel size outside {PIXEL_RANGE[0]}–{PIXEL_RANGE[1]} Å.")
+
+    def check(self) -> None:
+        if self.pixel_size is not None and self.pixel_size <= 0:
+            raise AetUsageError(f"pixel_size is a length in Å and must be positive, got {self.pixel_size:g}.")
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,11 @@ class RunOptions(Settings):
     device: str = setting("auto", "auto, cpu or cuda.")
     seed: int = setting(0, "Seed recorded with the run.")
     threads: int | None = setting(None, "CPU threads for torch and NumPy; none: all cores.", minimum=1)
+    allow_code: bool = setting(False, "Let [prepare] denoise/align name Python code ('package.module:function').")
+
+    def check(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise AetUsageError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N.")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def _centred(atoms: Atoms) -> AtomicModel:
 
 def lattice(element: str, lattice_constant: float | None = None) -> tuple[str, float]:
     """(structure, a in Å) of an element's reference crystal, e.g. ('fcc', 3.92) for Pt."""
-    (element,) = check_symbols([element])
+    (element,) = check_symbols([element], unknown=False)
     state = reference_states[atomic_numbers[element]] or {}
     sym = state.get("symmetry")
     a = lattice_constant or state.get("a")
@@ -204,7 +204,7 @@ def random_alloy(model: AtomicModel, elements: Sequence[str], fractions: Sequenc
     if len(p) != len(elements) or np.any(p < 0) or not np.isclose(p.sum(), 1):
         raise AetInputError("give one non-negative fraction per element, summing to 1.")
     rng = np.random.default_rng(seed)
-    return _with_elements(model, list(rng.choice(check_symbols(elements), size=len(model), p=p)))
+    return _with_elements(model, list(rng.choice(check_symbols(elements, unknown=False), size=len(model), p=p)))
 
 
 def order_l10(model: AtomicModel, first: str, second: str, lattice_constant: float) -> AtomicModel:
@@ -304,7 +304,7 @@ def build_model(
     ``l10`` (two elements, alternate (001) planes) and ``core-shell`` (first = core, second = shell of
     ``shell_thickness`` Å).
     """
-    elements = check_symbols(elements)
+    elements = check_symbols(elements, unknown=False)
     if structure not in SHAPES:
         raise AetInputError(f"unknown structure {structure!r}; choose one of {sorted(SHAPES)}.")
     if chemistry not in CHEMISTRIES:

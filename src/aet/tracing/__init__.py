@@ -3,7 +3,7 @@
 ``aet.trace(volume, elements=["Fe", "Pt"])`` runs, all vectorised over atoms:
 
 1. a light Gaussian low-pass (``smooth`` Å, default 0.3 Å: a matched filter for atoms, which steadies the fits on
-   noisy tomograms; on asi208 at 1.6e5 e/Å² it took the RMSD from 4.4 to 3.5 pm) and optional cubic-spline
+   noisy tomograms: docs/benchmarks.md, "Figures behind design choices") and optional cubic-spline
    upsampling (``upsample``);
 2. candidate peaks: local maxima above ``threshold`` × c × the volume's 99.9th percentile (and inside
    ``support``), where c is the expected brightness of the lightest element relative to the heaviest (the
@@ -74,7 +74,7 @@ def trace(
     if "support" in options and options["support"] is not None and not isinstance(options["support"], str):
         support_mask = options.pop("support")
     s = with_recommendation(updated(settings or TraceSettings(), options), volume)
-    species = sorted(set(check_symbols(elements)), key=lambda e: int(atomic_number([e])[0]))
+    species = sorted(set(check_symbols(elements, unknown=False)), key=lambda e: int(atomic_number([e])[0]))
     if not species:
         raise AetInputError("give at least one element, e.g. elements=['Pt'].")
     check_species(species)
