@@ -6,6 +6,7 @@ well under a second: the CLI runs in this process."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -224,6 +225,8 @@ def test_code_in_the_config_runs_only_with_consent_and_its_failure_is_one_line(
     record = (out / ".aet" / "run.json").read_text()
     assert '"status": "failed"' in record and '"stage": "prepare"' in record and "os:getcwd" in record
     assert "os:getcwd" in (out / "log.txt").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["stage"] == "prepare" and "os:getcwd" in summary["error"]
 
 
 def test_stated_geometry_wins_over_the_files_own(inputs: Path) -> None:

@@ -33,6 +33,7 @@ _ANGLES = Annotated[Path | None, typer.Option(help="Angle file (n×3 Euler or n 
 _PIXEL = Annotated[float | None, typer.Option(help="Pixel size, Å (if the file does not hold it).")]
 _KEY = Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")]
 _EULER = Annotated[str | None, typer.Option(help="Euler convention of the angles: zyz or zyx.")]
+_ANGLES_KEY = Annotated[str | None, typer.Option(help="Array name of the angles inside their file.")]
 _DEVICE = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 _THREADS = Annotated[int | None, typer.Option(help="CPU threads (default: all cores); fewer on a shared machine.")]
 
@@ -137,9 +138,15 @@ def info(
     key: Annotated[str | None, typer.Option(help="Array name inside a .mat/.h5/.npz file.")] = None,
     kind: Annotated[str | None, typer.Option(help="Force tiltseries, volume, model, angles or types.")] = None,
     angles: Annotated[Path | None, typer.Option(help="Angle file for a bare projection stack.")] = None,
+    pixel_size: _PIXEL = None,
+    euler: _EULER = None,
+    angles_key: _ANGLES_KEY = None,
 ) -> None:
     """Show what a file holds: shape, pixel size, angle range, value range, atoms and elements."""
-    obj = aet.io.read(file, key=key, kind=kind, angles=angles)
+    if angles is not None or kind == "tiltseries":
+        obj: Any = _read_tilts(file, angles, pixel_size, key, euler, angles_key)
+    else:
+        obj = aet.io.read(file, key=key, kind=kind, pixel_size=pixel_size, euler_convention=euler)
     table = Table(title=str(file), show_header=False)
     for name, value in describe(obj):
         table.add_row(name, escape(value))
@@ -380,11 +387,19 @@ def train(
 
 
 def _read_pair(model: Path, tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None,
-               euler: str | None) -> tuple[AtomicModel, TiltSeries]:  # fmt: skip
+               euler: str | None, angles_key: str | None) -> tuple[AtomicModel, TiltSeries]:  # fmt: skip
     """An atomic model and a tilt series from files, checked to be what they claim."""
     found = aet.io.read_model(model)
-    ts = aet.io.read_tilt_series(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler)
-    return found, ts
+    return found, _read_tilts(tilts, angles, pixel_size, key, euler, angles_key)
+
+
+def _read_tilts(tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None, euler: str | None,
+                angles_key: str | None) -> TiltSeries:  # fmt: skip
+    """A tilt series read with the options every command shares with ``aet run``."""
+    found_angles: Any = angles
+    if angles is not None and angles_key is not None:
+        found_angles = aet.io.read_angles(angles, key=angles_key)
+    return aet.io.read_tilt_series(tilts, key=key, angles=found_angles, pixel_size=pixel_size, euler_convention=euler)
 
 
 @app.command()
@@ -398,6 +413,7 @@ def refine(
     pixel_size: _PIXEL = None,
     key: _KEY = None,
     euler: _EULER = None,
+    angles_key: _ANGLES_KEY = None,
     device: _DEVICE = "auto",
     threads: _THREADS = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
@@ -406,7 +422,7 @@ def refine(
     from aet.io.atomic import atomic_paths, dump_json
 
     set_threads(threads)
-    found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler)
+    found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler, angles_key)
     aet.io.check_writable(out, overwrite)
     refined, report = aet.refine(found, ts, RefineSettings(**options), device=device)
     aet.io.write(refined, out, overwrite=overwrite)
@@ -432,9 +448,10 @@ def rfactor(
     pixel_size: _PIXEL = None,
     key: _KEY = None,
     euler: _EULER = None,
+    angles_key: _ANGLES_KEY = None,
 ) -> None:
     """R-factors of a model against the measured projections (one global scale and background fitted)."""
-    found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler)
+    found, ts = _read_pair(model, tilts, angles, pixel_size, key, euler, angles_key)
     r = aet.rfactor(found, ts)
     per = np.asarray(r.R1_per_projection)
     console.print(
@@ -490,7 +507,7 @@ def run_pipeline(
     elements: Annotated[str | None, typer.Option(help="Species present, comma-separated, e.g. Pt or Ni,Pt.")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config: every option of every stage.")] = None,
     key: _KEY = None,
-    angles_key: Annotated[str | None, typer.Option(help="Array name of the angles inside their file.")] = None,
+    angles_key: _ANGLES_KEY = None,
     tilt_axis: Annotated[float | None, typer.Option(help="Tilt-axis angle from the image rows, degrees.")] = None,
     euler: _EULER = None,
     augment: Annotated[bool, typer.Option(help="Run the augmentation network (--no-augment to skip).")] = True,

@@ -35,6 +35,7 @@ from aet.nn.weights import network_for
 from aet.pipeline.config import dumps, load_config
 from aet.pipeline.folder import RunFolder
 from aet.pipeline.summary import RunSummary, TiltSeriesFacts
+from aet.prepare import DENOISERS, denoise
 from aet.refinement.report import RefineReport
 from aet.refinement.validate import inside_field_of_view
 from aet.settings import to_table
@@ -123,6 +124,8 @@ def run(
             stage = runner.current or "start"
             log.error(f"{stage}: {type(err).__name__}: {err}")
             folder.save(status="failed", stage=stage, error=f"{type(err).__name__}: {err}")
+            with atomic_paths(out / "summary.json") as (tmp,):  # the run's figures say it failed, and where
+                dump_json({"status": "failed", "stage": stage, "error": f"{type(err).__name__}: {err}"}, tmp)
             raise
         folder.save(status="done", stage=None)
     return result
@@ -136,7 +139,8 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
 
     # ---- prepare
     prep_key = runner.key("prepare", to_table(cfg.input), to_table(cfg.prepare), _fingerprint(ts_raw))
-    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out), lambda: _read_prepared(out))
+    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out, not quiet),
+                      lambda: _read_prepared(out))  # fmt: skip
 
     # ---- reconstruct
     rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content("prepare"))
@@ -317,8 +321,14 @@ def check_pixel_size(pixel_size: float, elements: list[str], force: bool = False
     return message
 
 
-def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path) -> TiltSeries:
+def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool) -> TiltSeries:
     images = ts.images.astype(np.float64)
+    # denoising first, on the images as measured (BM3D's variance-stabilising transform needs the raw counts; the
+    # Gaussian and median filters commute with the per-image offset and scale below)
+    if p.denoise in DENOISERS:
+        images = denoise(images, p.denoise, p.denoise_sigma, ts.pixel_size, progress)
+    else:
+        images = _hook(p.denoise, "denoise", images, ts)
     if p.background:
         border = np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
                                  images[:, :, :2].reshape(len(images), -1), images[:, :, -2:].reshape(len(images), -1)],
@@ -329,7 +339,6 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path) -> TiltSeries:
         if np.any(totals <= 0):
             raise AetInputError("an image has no positive signal after background removal; check the tilt series.")
         images = images * (totals.mean() / totals)[:, None, None]
-    images = _hook(p.denoise, "denoise", images, ts, sigma=p.denoise_sigma)
     images = _hook(p.align, "align", images, ts)
     prepared = TiltSeries(images.astype(np.float32), ts.angles, ts.pixel_size, ts.euler_convention,
                           metadata={**ts.metadata, "prepare": to_table(p)})  # fmt: skip
@@ -337,15 +346,10 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path) -> TiltSeries:
     return prepared
 
 
-def _hook(name: str | None, what: str, images: np.ndarray, ts: TiltSeries, sigma: float = 0.0) -> np.ndarray:
-    """Built-in denoising/alignment, or a user function named "package.module:function"."""
+def _hook(name: str | None, what: str, images: np.ndarray, ts: TiltSeries) -> np.ndarray:
+    """Built-in alignment, or a user function named "package.module:function"."""
     if name is None:
         return images
-    if what == "denoise" and name == "gaussian":
-        return ndimage.gaussian_filter(images, (0, sigma / ts.pixel_size, sigma / ts.pixel_size))
-    if what == "denoise" and name == "median":
-        size = 2 * max(1, int(round(sigma / ts.pixel_size))) + 1
-        return ndimage.median_filter(images, size=(1, size, size))
     if what == "align" and name == "centre-of-mass":
         return _centre_of_mass(images)
     if ":" not in name:

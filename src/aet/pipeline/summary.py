@@ -77,6 +77,7 @@ class RunSummary:
         """The JSON form (``summary.json``)."""
         r, t, r1 = self.rfactors, self.tilt_series, self.refinement_r1
         out: dict[str, Any] = {
+            "status": "done",
             "atoms": {"total": self.n_atoms, **self.atoms},
             "atoms_traced": self.atoms_traced,
             "r1": {"R1": r.R1, "R1_mean": r.R1_mean, "R2": r.R2},

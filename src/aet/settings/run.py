@@ -62,7 +62,8 @@ class PrepareSettings(Settings):
     background: bool = setting(True, "Subtract each image's border median.")
     normalise: bool = setting(True, "Scale every image to the mean total intensity.")
     denoise: str | None = setting(
-        None, "none, gaussian, median or 'package.module:function'(images, pixel_size) -> images."
+        None, "none, gaussian, median, bm3d (noise estimated; counts through the Anscombe transform) or "
+        "'package.module:function'(images, pixel_size) -> images."
     )
     denoise_sigma: float = setting(0.3, "Gaussian σ or median half-width of the denoising.", unit="Å", minimum=0)
     align: str | None = setting(
