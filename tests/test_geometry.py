@@ -16,7 +16,7 @@ from aet.errors import AetInputError
 from aet.geometry import Grid, centre_index, is_single_axis, single_axis_tilts
 from aet.model import EULER_CONVENTIONS, TiltSeries, as_euler_angles
 from aet.physics import Projector
-from aet.physics.projector import uses_fast_path
+from aet.physics.projector import projector_path, uses_fast_path
 from aet.reconstruction.setup import make_job, operator_bytes, volume_shape
 
 THETA = np.linspace(-60, 60, 7)
@@ -109,16 +109,14 @@ def test_single_axis_and_fast_path_agree_with_the_budget(case) -> None:
     proj = Projector(shape, ts.angles, convention, image_shape=ts.images.shape[1:], shifts=shifts)
     assert proj.single_axis is fast
     assert uses_fast_path(shape, ts.angles, convention, ts.images.shape[1:], shifts) is fast
-    # the memory budget plans for the path the projector takes: a limit between the two estimates admits the job
-    # exactly when the projector is fast
-    cheap, dear = operator_bytes(shape, n, True), operator_bytes(shape, n, False)
-    assert cheap < dear
-    limit = (cheap + dear) / 2
-    if fast:
-        make_job(ts, "sirt", device="cpu", progress=False, memory_limit=limit)
-    else:
-        with pytest.raises(AetInputError, match="memory"):
-            make_job(ts, "sirt", device="cpu", progress=False, memory_limit=limit)
+    assert projector_path(shape, ts.angles, convention, ts.images.shape[1:], shifts) == proj.path
+    assert proj.path == ("single" if fast else "banded")  # these rotations are all close to a tilt about y
+    # the memory budget plans for the path the projector takes: it admits the job with exactly that much memory
+    needed = operator_bytes(shape, n, proj.path, 4, proj.rt)
+    assert operator_bytes(shape, n, "single") <= needed < operator_bytes(shape, n, "general")
+    make_job(ts, "sirt", device="cpu", progress=False, memory_limit=needed * 1.001)
+    with pytest.raises(AetInputError, match="memory"):
+        make_job(ts, "sirt", device="cpu", progress=False, memory_limit=needed * 0.999)
 
 
 def test_single_axis_tolerance_is_an_angle() -> None:
@@ -144,8 +142,7 @@ def test_flipped_euler_fast_path_equals_general_path() -> None:
     vol = torch.rand(10, 7, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     angles = euler(180, 180)
     fast = Projector(vol.shape, angles, "zyz", dtype=torch.float64)
-    slow = Projector(vol.shape, angles, "zyz", dtype=torch.float64, general_kernel="linear")
-    slow.single_axis = False  # force the general path (bilinear: the fast path's weights on a single-axis tilt)
+    slow = Projector(vol.shape, angles, "zyz", dtype=torch.float64, general_kernel="linear", path="general")
     assert fast.single_axis
     torch.testing.assert_close(fast.forward(vol), slow.forward(vol))
     img = torch.rand(len(angles), 7, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1))

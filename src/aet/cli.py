@@ -78,9 +78,13 @@ def run_app() -> None:
             err_console.print(f"[bold red]error:[/] {escape(message)}{where}", soft_wrap=True)
         raise SystemExit(code) from None
     if isinstance(code, int) and code:
-        if code == 130:  # typer turns Ctrl-C outside a command into Exit(130) and returns it
-            err_console.print("aet: interrupted.")
+        if code == 130:  # typer turns Ctrl-C into Exit(130) and returns it; a command may have left what it knew
+            err_console.print(escape(_INTERRUPTED[-1] if _INTERRUPTED else "aet: interrupted."), soft_wrap=True)
         raise SystemExit(code)
+
+
+#: What the command that Ctrl-C stopped knew of where it was (typer swallows the exception and its notes).
+_INTERRUPTED: list[str] = []
 
 
 def describe(obj: Any) -> list[tuple[str, str]]:
@@ -535,7 +539,11 @@ def run_pipeline(
     }  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run(tilts, out, config, given, force=force, quiet=quiet)
+        try:
+            result = run(tilts, out, config, given, force=force, quiet=quiet)
+        except KeyboardInterrupt as exc:
+            _INTERRUPTED.extend(getattr(exc, "__notes__", []))  # "interrupted at stage X; rerun …"
+            raise
     for w in caught:
         if not quiet and not issubclass(w.category, AetPixelSizeWarning):  # that one is already in the log
             err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii, reference_states
 
-from aet.errors import AetInputError
+from aet.errors import AetInputError, AetUsageError
 
 #: Symbol for an atom of unknown species (ase's dummy element, Z = 0).
 UNKNOWN = "X"
@@ -24,13 +24,13 @@ def check_symbols(symbols: Iterable[str], unknown: bool = True) -> list[str]:
     """Return the symbols normalised ("pt" -> "Pt"), or raise naming the first one that is not an element.
 
     ``unknown``: also accept :data:`UNKNOWN` ("X", an atom of unknown species in a model); species a user says are
-    present (``unknown=False``) must be real elements."""
+    present (``unknown=False``) must be real elements, and a wrong one is the command's fault (AetUsageError)."""
     out = []
     for s in symbols:
         sym = s.strip()
         sym = sym[:1].upper() + sym[1:].lower()
         if sym not in atomic_numbers or (sym == UNKNOWN and not unknown):
-            raise AetInputError(
+            raise (AetInputError if unknown else AetUsageError)(
                 f"{s!r} is not a chemical element symbol; use symbols such as 'Pt', 'Fe' or 'Si' "
                 "(or map numeric atom types to elements with elements={1: 'Ni', 2: 'Pt'})."
             )

@@ -54,4 +54,4 @@ def test_cli_trace_writes_a_model(tmp_path):
     assert r.recall == 1.0 and r.precision == 1.0 and "intensity" in model.scores
     assert np.all(model.b_factor > 0)
     again = subprocess.run([*args, "--elements", "Xq"], capture_output=True, text=True, timeout=300)
-    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.returncode == 2 and "Traceback" not in again.stderr

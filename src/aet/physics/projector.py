@@ -11,6 +11,9 @@ to rounding error.
 * Single-axis tilt series (every R maps y onto itself) take the fast path: each detector row sees one volume
   slice, all slices share the same 2-D operator, and that operator is stored once as a sparse CSR matrix
   applied to all slices in one sparse-dense product.
+* Rotations close to a tilt about y (φ, ψ of a few degrees at most, as measured series have) take the banded
+  path (:mod:`aet.physics.banded`): the fast path's sparse slice operators, one per slab of rows and per row shift,
+  with bilinear weights; its speed is within a small factor of the fast path's.
 * Any other Euler angles take the general path: a 2-D scatter per projection (index_add) with Keys cubic
   weights (4×4 taps) by default, and the matching gather for the adjoint. Linear weights blur by 1/6 px² per
   interpolated axis, which on two axes costs the atom-vs-volume agreement measurably (docs/benchmarks.md,
@@ -34,6 +37,7 @@ import torch
 
 from aet.errors import AetInputError
 from aet.geometry import as_euler_angles, beam_frame, centre_index, is_single_axis
+from aet.physics import banded
 
 #: Cache key: volume shape, angle bytes, convention and the remaining options (arrays as bytes).
 _Key = tuple[tuple[int, ...], bytes, str, tuple[tuple[str, bytes | str], ...]]
@@ -63,6 +67,20 @@ def uses_fast_path(
     )
 
 
+def projector_path(
+    shape: tuple[int, ...],
+    angles: Any,
+    convention: str = "zyz",
+    image_shape: tuple[int, ...] | None = None,
+    shifts: npt.ArrayLike | None = None,
+) -> str:
+    """The path a :class:`Projector` of this geometry takes: ``"single"`` (:func:`uses_fast_path`), ``"banded"``
+    (close to a tilt about y: :func:`aet.physics.banded.is_feasible`) or ``"general"``. The memory budget asks too."""
+    if uses_fast_path(shape, angles, convention, image_shape, shifts):
+        return "single"
+    return "banded" if banded.is_feasible(beam_frame(as_euler_angles(angles), convention), shape[1]) else "general"
+
+
 class Projector:
     """Parallel-beam projector for a volume ``[z, y, x]`` and images ``[n, rows, cols]``.
 
@@ -87,6 +105,7 @@ class Projector:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         general_kernel: str = "cubic",
+        path: str = "auto",
     ) -> None:
         if len(shape) != 3 or min(shape) < 1:
             raise AetInputError(f"volume shape must be (nz, ny, nx) with positive sizes, got {shape}.")
@@ -105,7 +124,12 @@ class Projector:
         self.rt = beam_frame(self.angles, convention)  # [n, 3, 3]
         # Single-axis fast path: y' = y for every image, no row shift, and detector rows = volume rows.
         self.single_axis = uses_fast_path(self.shape, self.angles, convention, self.image_shape, self.shifts)
+        auto = projector_path(self.shape, self.angles, convention, self.image_shape, self.shifts)
+        if path not in ("auto", "single", "banded", "general") or (path == "single" and not self.single_axis):
+            raise AetInputError(f"path must be auto, banded, general (or single for a single-axis tilt), got {path!r}.")
+        self.path = auto if path == "auto" else path  #: "single", "banded" or "general"
         self._operators: tuple[torch.Tensor, torch.Tensor] | None = None  # (A, Aᵀ) of the fast path, built lazily
+        self._banded: banded.BandedOperator | None = None  # the near-single-axis operator, built lazily
 
     @property
     def n_images(self) -> int:
@@ -249,11 +273,21 @@ class Projector:
         img = self._check(torch.as_tensor(images), (self.n_images, *self.image_shape), "the images")
         return _apply(img, self, True)
 
+    def _banded_operator(self) -> banded.BandedOperator:
+        if self._banded is None:
+            self._banded = banded.BandedOperator.build(self.shape, self.image_shape, self.rt, self.shifts,  # type: ignore[arg-type]
+                                                       self.device, self.dtype)  # fmt: skip
+        return self._banded
+
     def _raw_forward(self, vol: torch.Tensor) -> torch.Tensor:
-        return self._forward_single(vol) if self.single_axis else self._forward_general(vol)
+        if self.path == "single":
+            return self._forward_single(vol)
+        return self._banded_operator().forward(vol) if self.path == "banded" else self._forward_general(vol)
 
     def _raw_adjoint(self, img: torch.Tensor) -> torch.Tensor:
-        return self._adjoint_single(img) if self.single_axis else self._adjoint_general(img)
+        if self.path == "single":
+            return self._adjoint_single(img)
+        return self._banded_operator().adjoint(img) if self.path == "banded" else self._adjoint_general(img)
 
 
 def _linear(t: torch.Tensor) -> tuple[tuple[int, ...], list[torch.Tensor]]:

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from aet.device import available_memory, resolve_device
 from aet.errors import AetInputError
-from aet.geometry import Grid, single_axis_tilts
+from aet.geometry import Grid, beam_frame, single_axis_tilts
 from aet.model import TiltSeries, Volume
-from aet.physics.projector import Projector, get_projector, uses_fast_path
+from aet.physics import banded
+from aet.physics.projector import Projector, get_projector, projector_path
 from aet.progress import progress_bar
 
 GB = 1024**3
@@ -214,11 +216,13 @@ def check_memory(needed: int, device: torch.device, what: str, limit: float | No
         )
 
 
-def operator_bytes(shape: tuple[int, int, int], n: int, single_axis: bool, dtype_bytes: int = 4) -> int:
-    """Peak bytes of the shared projector's own storage and construction for this geometry."""
+def operator_bytes(shape: tuple[int, int, int], n: int, path: str, dtype_bytes: int = 4,
+                   rt: npt.NDArray[np.float64] | None = None) -> int:  # fmt: skip
+    """Peak bytes of the shared projector's own storage and construction for this geometry (``path`` as
+    :func:`aet.physics.projector.projector_path` names it; the banded path needs the beam-frame matrices ``rt``)."""
     nz, ny, nx = shape
-    if single_axis:
-        nnz = 2 * n * nz * nx  # two linear taps per voxel of a slice and image
+    if path in ("single", "banded"):
+        nnz = 2 * n * nz * nx if path == "single" else banded.operator_nnz(shape, n, rt)  # type: ignore[arg-type]
         build = nnz * (8 + 8 + 8) * 3  # numpy COO triplets, concatenation and torch coalesce copies
         return build + 2 * nnz * (dtype_bytes + 8)
     return 16 * nz * ny * nx * (8 + dtype_bytes) * 3  # 4×4 cubic taps per voxel, built per image
@@ -255,8 +259,9 @@ def make_job(
     dev = resolve_device(device)
     shape = volume_shape(ts, thickness)
     # the projector's own decision (Euler angles, detector rows, row shifts), so the budget matches its path
-    fast = uses_fast_path(shape, ts.angles, ts.euler_convention, ts.images.shape[1:], pixel_shifts(ts))
-    needed = operator_bytes(shape, ts.n_images, fast, torch.finfo(dtype).bits // 8) + work_bytes
+    path = projector_path(shape, ts.angles, ts.euler_convention, ts.images.shape[1:], pixel_shifts(ts))
+    rt = beam_frame(ts.angles, ts.euler_convention)
+    needed = operator_bytes(shape, ts.n_images, path, torch.finfo(dtype).bits // 8, rt) + work_bytes
     check_memory(needed, dev, f"a {method} reconstruction of {shape[0]}×{shape[1]}×{shape[2]} voxels", memory_limit)
     sup = None if isinstance(support, str) else support_tensor(support, shape, dev)
     images = torch.from_numpy(ts.images).to(dev, dtype)
