@@ -189,3 +189,17 @@ def test_bad_input(tmp_path) -> None:
     assert check_pixel_size(0.3216, ["Ta"]) is None  # ta_film: Ta 2.87 Å apart, 9 pixels
     with pytest.raises(AetInputError, match="unknown key"):
         run(ts, tmp_path / "o3", overrides={"trace": {"min_distanse": 2}}, quiet=True)
+
+
+def test_measured_ta_film_with_full_euler_angles(shared_data, tmp_path) -> None:
+    """The measured Ta film (its own φ, ψ: the banded projector) runs end to end as a film: no border background,
+    atoms leaving the field of view at high tilt kept and refined, the R-factor computed (it used to refuse)."""
+    d = shared_data / "ta_film"
+    ts = aet.io.read_tilt_series(d / "Projections_area1.mat", angles=aet.io.read_angles(d / "angles.mat", key="angle"),
+                                 pixel_size=0.3216, euler_convention="zyx")  # fmt: skip
+    fast = {"input": {"elements": ["Ta"]}, "refine": {"iterations": 2, "hb_iterations": 2}, "augment": {"tta": 1}}
+    result = run(ts, tmp_path / "out", overrides=fast, quiet=True)
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert "prepare: a film" in log
+    assert 600 < result.summary.n_atoms < 1400 and result.summary.rfactors.R1 < 0.4
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "done"

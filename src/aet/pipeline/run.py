@@ -36,8 +36,9 @@ from aet.pipeline.config import dumps, load_config
 from aet.pipeline.folder import RunFolder
 from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
+from aet.prepare.sample import detect_sample, tilts_deg
 from aet.refinement.report import RefineReport
-from aet.refinement.validate import inside_field_of_view
+from aet.refinement.validate import in_some_image, inside_field_of_view
 from aet.settings import to_table
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings
 from aet.settings.run import PIXEL_RANGE, AugmentStage, InputSettings, PrepareSettings, RefineStage, RunConfig
@@ -141,6 +142,10 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     prep_key = runner.key("prepare", to_table(cfg.input), to_table(cfg.prepare), _fingerprint(ts_raw))
     ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out, not quiet),
                       lambda: _read_prepared(out))  # fmt: skip
+    found = ts.metadata.get("prepare", {})
+    keys = ("brightness_ratio", "correlation_with_secant")
+    evidence = ", ".join(f"{k.replace('_', ' ')} {found[k]:.3g}" for k in keys if k in found)
+    log.info(f"prepare: a {found.get('sample_found', 'particle')}" + (f" ({evidence})" if evidence else ""))
 
     # ---- reconstruct
     rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content("prepare"))
@@ -329,19 +334,27 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool) -> T
         images = denoise(images, p.denoise, p.denoise_sigma, ts.pixel_size, progress)
     else:
         images = _hook(p.denoise, "denoise", images, ts)
-    if p.background:
+    sample, evidence = (p.sample, {}) if p.sample != "auto" else detect_sample(ts)
+    if p.background and sample == "particle":  # a film has no empty border to take the background from
         border = np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
                                  images[:, :, :2].reshape(len(images), -1), images[:, :, -2:].reshape(len(images), -1)],
                                 axis=1)  # fmt: skip
         images = images - np.median(border, axis=1)[:, None, None]
     if p.normalise:
-        totals = images.sum(axis=(1, 2))
+        # one dose for every image: a particle's total is the same at every tilt, a film's grows as 1/cos θ
+        totals = images.sum(axis=(1, 2)) * (np.cos(np.deg2rad(tilts_deg(ts))) if sample == "film" else 1.0)
         if np.any(totals <= 0):
-            raise AetInputError("an image has no positive signal after background removal; check the tilt series.")
+            i = int(np.argmin(totals))
+            raise AetInputError(
+                f"image {i} (θ = {ts.tilt_angles[i]:.1f}°) has no positive signal"
+                + (" after background removal" if p.background and sample == "particle" else "")
+                + "; check that image, or set [prepare] normalise = false."
+            )
         images = images * (totals.mean() / totals)[:, None, None]
     images = _hook(p.align, "align", images, ts)
+    found = to_table(p) | {"sample_found": sample, **evidence}
     prepared = TiltSeries(images.astype(np.float32), ts.angles, ts.pixel_size, ts.euler_convention,
-                          metadata={**ts.metadata, "prepare": to_table(p)})  # fmt: skip
+                          metadata={**ts.metadata, "prepare": found})  # fmt: skip
     aet.io.write(prepared, out / ".aet/prepared.npz", overwrite=True)
     return prepared
 
@@ -438,16 +451,21 @@ def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: T
 
 def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out: Path, progress: bool,
             log: logging.Logger) -> tuple[AtomicModel, RefineReport | None]:  # fmt: skip
-    inside = inside_field_of_view(model.positions, ts)
+    film = ts.metadata.get("prepare", {}).get("sample_found") == "film"
+    # a particle's atoms project inside every image, so one outside at some tilt is a missing-wedge streak at the
+    # edge of the volume; a film's atoms leave the field of view at high tilt, and are refined as they are
+    inside = (in_some_image if film else inside_field_of_view)(model.positions, ts)
     if not inside.all():
-        log.warning(
-            f"refine: {int((~inside).sum())} traced atoms project outside the images at some tilt (missing-wedge "
-            "streaks at the edge of the volume) and were dropped."
-        )
+        where = "in no image" if film else "outside the images at some tilt (missing-wedge streaks at the edge)"
+        log.warning(f"refine: {int((~inside).sum())} traced atoms project {where} and were dropped.")
         model = model.subset(inside)
     if r.enabled:
         refined, report = aet.refine(model, ts, r, device=device, progress=progress)
         log.info(f"refine: R1 {report.before.R1:.4f} -> {report.after.R1:.4f}")
+        seen = in_some_image(refined.positions, ts)
+        if not seen.all():  # moved out of every image: nothing measured constrains them any more
+            log.warning(f"refine: {int((~seen).sum())} atoms moved out of every image and were dropped.")
+            refined = refined.subset(seen)
     else:
         refined, report = model, None
     for suffix in ("xyz", "csv"):

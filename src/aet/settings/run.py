@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from aet.errors import AetUsageError
 from aet.settings import Settings, setting, to_table
@@ -59,8 +59,12 @@ class PrepareSettings(Settings):
     """What is done to the images before reconstruction."""
 
     TABLE: ClassVar[str] = "prepare"
-    background: bool = setting(True, "Subtract each image's border median.")
-    normalise: bool = setting(True, "Scale every image to the mean total intensity.")
+    sample: Literal["auto", "particle", "film"] = setting(
+        "auto", "particle (on vacuum), film (fills the field of view) or auto: a film when image totals grow as "
+        "1/cos θ.", what="sample kind")
+    background: bool = setting(True, "Subtract each image's border median (particles only).")
+    normalise: bool = setting(True, "Scale the images to one dose: equal totals (particle), equal total × cos θ "
+                              "(film).")  # fmt: skip
     denoise: str | None = setting(
         None, "none, gaussian, median, bm3d (noise estimated; counts through the Anscombe transform) or "
         "'package.module:function'(images, pixel_size) -> images."
