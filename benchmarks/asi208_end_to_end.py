@@ -39,14 +39,16 @@ PUBLISHED = {"8p0e3": (199, 28.9), "1p6e4": (208, 17.3), "1p6e5": (208, 4.2)}  #
 TRACE = {"elements": ["Si"], "min_distance": 1.9, "smooth": 0.35, "min_height": 0.4}
 
 
-def run(dose: str, iterations: int, support: bool = True, denoiser: str = "none", wedge: float = 90.0) -> dict:
+def run(dose: str, iterations: int, support: bool = True, denoiser: str = "none", wedge: float = 90.0,
+        strength: float = 1.0) -> dict:  # fmt: skip
     """Reconstruct, trace and score one dose; returns the comparison and timings."""
     ts = aet.io.read_tilt_series(DATA / f"aSi_2nmFosCetr_Dose{dose}_cov35pm_ForBM3D.mat",
                                  angles=DATA / "Si_Angle.mat", pixel_size=0.195)  # fmt: skip
     theta = ts.tilt_angles
     keep = np.minimum(np.abs(theta), np.abs(180 - np.abs(theta))) <= wedge + 1e-6
     t0 = time.perf_counter()
-    images = ts.images[keep] if denoiser == "none" else denoise(ts.images[keep], denoiser, 0.0, ts.pixel_size)
+    images = ts.images[keep] if denoiser == "none" else denoise(ts.images[keep], denoiser, 0.0, ts.pixel_size,
+                                                                  strength=strength)  # fmt: skip
     ts = TiltSeries(images.astype(np.float32), ts.angles[keep], ts.pixel_size, ts.euler_convention)
     denoise_s = time.perf_counter() - t0
     mask = aet.io.read(DATA / "Mask_aSi_cov35pm.mat", kind="volume").data if support else None
@@ -76,6 +78,7 @@ def main() -> None:
     ap.add_argument("--wedge", type=float, default=90.0, help="keep |θ| ≤ this many degrees (mod 180)")
     ap.add_argument("--supports", default="mask,none", help="comma-separated: mask and/or none")
     ap.add_argument("--name", default="asi208_end_to_end", help="results file name")
+    ap.add_argument("--strength", type=float, default=1.0, help="BM3D noise level as a multiple of the estimate")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -83,7 +86,7 @@ def main() -> None:
         pub_n, pub_rmsd = PUBLISHED[dose]
         for denoiser in args.denoise.split(","):
             for support in (s == "mask" for s in args.supports.split(",")):
-                out = run(dose, args.iterations, support, denoiser, args.wedge)
+                out = run(dose, args.iterations, support, denoiser, args.wedge, args.strength)
                 r, f = out["result"], out.get("refined")
                 r1 = out.get("R1", ("-", "-"))
                 rows.append([
@@ -98,7 +101,8 @@ def main() -> None:
          "R1 before", "R1 after", "published found", "published RMSD pm", "denoise s", "reconstruct s", "trace s",
          "refine s"],
         rows,
-        {"iterations": args.iterations, "trace": TRACE, "radius_A": 0.9, "wedge_deg": args.wedge},
+        {"iterations": args.iterations, "trace": TRACE, "radius_A": 0.9, "wedge_deg": args.wedge,
+         "bm3d_strength": args.strength},
     )  # fmt: skip
 
 

@@ -331,7 +331,7 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool) -> T
     # denoising first, on the images as measured (BM3D's variance-stabilising transform needs the raw counts; the
     # Gaussian and median filters commute with the per-image offset and scale below)
     if p.denoise in DENOISERS:
-        images = denoise(images, p.denoise, p.denoise_sigma, ts.pixel_size, progress)
+        images = denoise(images, p.denoise, p.denoise_sigma, ts.pixel_size, progress, p.denoise_strength)
     else:
         images = _hook(p.denoise, "denoise", images, ts)
     sample, evidence = (p.sample, {}) if p.sample != "auto" else detect_sample(ts)

@@ -26,9 +26,11 @@ DENOISERS = ("gaussian", "median", "bm3d")
 Images = npt.NDArray[np.float64]
 
 
-def denoise(images: npt.ArrayLike, method: str, sigma: float, pixel_size: float, progress: bool = False) -> Images:
+def denoise(images: npt.ArrayLike, method: str, sigma: float, pixel_size: float, progress: bool = False,
+            strength: float = 1.0) -> Images:  # fmt: skip
     """``images`` ``[n, rows, cols]`` denoised by ``method`` (see the module docstring); ``sigma`` in Å is the
-    Gaussian σ or the median half-width (unused by BM3D, which estimates the noise); ``pixel_size`` in Å."""
+    Gaussian σ or the median half-width (unused by BM3D, which estimates the noise and removes ``strength`` times
+    it); ``pixel_size`` in Å."""
     stack = np.asarray(images, dtype=np.float64)
     if stack.ndim != 3:
         raise AetInputError(f"denoising needs a stack [n, rows, cols], got shape {stack.shape}.")
@@ -38,7 +40,7 @@ def denoise(images: npt.ArrayLike, method: str, sigma: float, pixel_size: float,
         size = 2 * max(1, int(round(sigma / pixel_size))) + 1
         return ndimage.median_filter(stack, size=(1, size, size))
     if method == "bm3d":
-        return _bm3d(stack, progress)
+        return _bm3d(stack, progress, strength)
     raise AetUsageError(f"unknown denoiser {method!r}; use one of {', '.join(DENOISERS)}.")
 
 
@@ -59,7 +61,7 @@ def inverse_anscombe(y: Images) -> Images:
     return np.maximum(0.25 * y**2 + 0.25 * s / y - 11.0 / 8.0 / y**2 + 0.625 * s / y**3 - 0.125, 0.0)
 
 
-def _bm3d(stack: Images, progress: bool) -> Images:
+def _bm3d(stack: Images, progress: bool, strength: float) -> Images:
     try:
         import bm3d
     except ImportError as err:
@@ -73,10 +75,10 @@ def _bm3d(stack: Images, progress: bool) -> Images:
     with progress_bar(len(stack), "denoise (BM3D)", progress) as advance:
         for i, img in enumerate(stack):
             if counts:
-                out[i] = inverse_anscombe(np.asarray(bm3d.bm3d(anscombe(img), sigma_psd=1.0)))
+                out[i] = inverse_anscombe(np.asarray(bm3d.bm3d(anscombe(img), sigma_psd=strength)))
             else:
                 scale = float(np.abs(img).max()) or 1.0  # BM3D's defaults are tuned for values of order 1
                 sigma = float(estimate_sigma(img / scale))
-                out[i] = img if sigma == 0 else np.asarray(bm3d.bm3d(img / scale, sigma_psd=sigma)) * scale
+                out[i] = img if sigma == 0 else np.asarray(bm3d.bm3d(img / scale, sigma_psd=strength * sigma)) * scale
             advance()
     return out

@@ -70,6 +70,8 @@ class PrepareSettings(Settings):
         "'package.module:function'(images, pixel_size) -> images."
     )
     denoise_sigma: float = setting(0.3, "Gaussian σ or median half-width of the denoising.", unit="Å", minimum=0)
+    denoise_strength: float = setting(1.0, "BM3D: the noise level it removes, as a multiple of the estimated one.",
+                                      minimum=0.05, maximum=5.0)  # fmt: skip
     align: str | None = setting(
         None, "none, centre-of-mass or 'package.module:function'(images, angles, pixel_size) -> images."
     )
