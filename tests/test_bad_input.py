@@ -250,3 +250,10 @@ def test_api_checks(inputs: Path) -> None:
 
 def test_cases_cover_the_issue() -> None:
     assert len(CASES) + 4 >= 44  # the 44 kinds of bad input the issue lists, and more
+
+
+def test_resampling_beyond_memory_is_refused_with_its_size() -> None:
+    from aet.nn.normalise import resample
+
+    with pytest.raises(AetInputError, match=r"needs about .* GB"):
+        resample(np.zeros((64, 64, 64), np.float32), 40.0)  # a pixel size given in pm: 2560³ voxels
