@@ -400,10 +400,8 @@ def _read_pair(model: Path, tilts: Path, angles: Path | None, pixel_size: float 
 def _read_tilts(tilts: Path, angles: Path | None, pixel_size: float | None, key: str | None, euler: str | None,
                 angles_key: str | None) -> TiltSeries:  # fmt: skip
     """A tilt series read with the options every command shares with ``aet run``."""
-    found_angles: Any = angles
-    if angles is not None and angles_key is not None:
-        found_angles = aet.io.read_angles(angles, key=angles_key)
-    return aet.io.read_tilt_series(tilts, key=key, angles=found_angles, pixel_size=pixel_size, euler_convention=euler)
+    return aet.io.read_tilt_series(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler,
+                                   angles_key=angles_key)  # fmt: skip
 
 
 @app.command()

@@ -205,11 +205,15 @@ def read_tilt_series(
     angles: Any = None,
     pixel_size: float | None = None,
     euler_convention: str | None = None,
+    angles_key: str | None = None,
 ) -> TiltSeries:
-    """Read a :class:`~aet.model.TiltSeries`; a bare projection stack needs ``angles`` (array or path).
+    """Read a :class:`~aet.model.TiltSeries`; a bare projection stack needs ``angles`` (array or path;
+    ``angles_key`` names the array inside an angle file that holds several).
 
     Raises :class:`~aet.errors.AetFormatError` when the file holds something else (a volume, a model, ...).
     """
+    if angles_key is not None and isinstance(angles, str | os.PathLike):
+        angles = read_angles(angles, key=angles_key)
     obj = _read_as(path, "tiltseries", key, angles=angles, pixel_size=pixel_size, euler_convention=euler_convention)
     if not isinstance(obj, TiltSeries):
         raise _wrong_kind(Path(path), *_describe(obj), "tiltseries")

@@ -22,17 +22,25 @@ def check_writable(path: Path, overwrite: bool, create: bool = False) -> None:
     if path.exists() and not overwrite:
         raise AetUsageError(f"{path} already exists; choose another name or pass overwrite=True to replace it.")
     parent = path.parent
-    for above in [parent, *parent.parents]:
-        if above.exists():
-            if not above.is_dir():
-                raise AetUsageError(f"{path} lies under {above}, which is a file; give another output path.")
-            if not os.access(above, os.W_OK | os.X_OK):
-                raise AetUsageError(f"aet may not write into {above}; give an output path you can write to.")
-            break
+    check_creatable(path, "another output path", start=parent)
     if not parent.exists():
         if not create:
             raise AetUsageError(f"the folder {parent} does not exist; create it first.")
         parent.mkdir(parents=True)
+
+
+def check_creatable(path: Path, what: str, start: Path | None = None) -> None:
+    """Refuse ``path`` when the first existing folder at or above ``start`` (default: ``path``) is a file or may
+    not be written; ``what`` says what to give instead (e.g. "a folder with --out"). Writes nothing."""
+    start = path if start is None else start
+    for above in [start, *start.parents]:
+        if above.exists():
+            if not above.is_dir():
+                where = "is" if above == path else f"lies under {above}, which is"
+                raise AetUsageError(f"{path} {where} a file; give {what}.")
+            if not os.access(above, os.W_OK | os.X_OK):
+                raise AetUsageError(f"aet may not write into {above}; give {what} you can write to.")
+            return
 
 
 @contextlib.contextmanager

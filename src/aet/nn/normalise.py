@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from aet.device import check_memory
 from aet.errors import AetInputError
 
 
@@ -42,8 +43,6 @@ def resample(data: np.ndarray, factor: float, shape: tuple[int, ...] | None = No
         shape = tuple(max(1, int(round(n * factor))) for n in data.shape)
     if tuple(shape) == data.shape:
         return np.asarray(data, dtype=np.float32)
-    from aet.reconstruction.setup import check_memory  # the one memory check (free memory, one-line refusal)
-
     needed = 3 * 4 * int(np.prod(shape))  # float32 output and spline work arrays
     check_memory(needed, torch.device("cpu"), f"resampling a {data.shape} volume to {tuple(shape)} voxels")
     zoom = [s / n for s, n in zip(shape, data.shape, strict=True)]

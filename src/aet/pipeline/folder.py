@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aet.errors import AetUsageError
-from aet.io.atomic import atomic_paths, dump_json
+from aet.io.atomic import atomic_paths, check_creatable, dump_json
 
 LOCK = ".aet/lock"
 RECORD = ".aet/run.json"
@@ -40,14 +40,7 @@ class RunFolder:
     def check(self, input_hash: str) -> None:
         """Refuse a folder this run may not write into (see the module docstring). Writes nothing."""
         out = self.out
-        for parent in [out, *out.parents]:
-            if parent.exists():
-                if not parent.is_dir():
-                    where = "is" if parent == out else f"lies under {parent}, which is"
-                    raise AetUsageError(f"the output folder {out} {where} a file; give a folder with --out.")
-                if not os.access(parent, os.W_OK | os.X_OK):
-                    raise AetUsageError(f"aet may not write into {parent}; give a folder you can write to with --out.")
-                break
+        check_creatable(out, "a folder with --out")
         record = out / RECORD
         if record.exists():
             try:

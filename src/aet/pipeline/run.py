@@ -280,11 +280,8 @@ def _read_tilts(source: Path | TiltSeries, inp: InputSettings) -> TiltSeries:
     if isinstance(source, TiltSeries):
         ts = source
     else:
-        angles: Any = inp.angles
-        if angles is not None and inp.angles_key is not None:
-            angles = aet.io.read_angles(angles, key=inp.angles_key)
-        ts = aet.io.read_tilt_series(source, key=inp.key, angles=angles, pixel_size=inp.pixel_size,
-                                     euler_convention=inp.euler)  # fmt: skip
+        ts = aet.io.read_tilt_series(source, key=inp.key, angles=inp.angles, pixel_size=inp.pixel_size,
+                                     euler_convention=inp.euler, angles_key=inp.angles_key)  # fmt: skip
     if abs(inp.tilt_axis) > 1e-6 or abs(ts.tilt_axis) > 1e-6:
         raise AetInputError(
             "aet needs the tilt axis along the image rows (tilt_axis = 0); rotate the images by the tilt-axis "
@@ -485,7 +482,7 @@ def _rfactor(model: AtomicModel, ts: TiltSeries, out: Path) -> RFactors:
     with atomic_paths(out / ".aet/rfactor.npz") as (tmp,):
         np.savez(tmp, calculated=rf.calculated, r1_per_projection=np.asarray(rf.R1_per_projection),
                  scalars=np.array([rf.R1, rf.R1_mean, rf.R2]), fit=np.array(rf.fit))  # fmt: skip
-    return _read_rfactor(out)
+    return rf
 
 
 def _read_rfactor(out: Path) -> RFactors:

@@ -17,19 +17,13 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from aet.device import available_memory, resolve_device
+from aet.device import check_memory, resolve_device
 from aet.errors import AetInputError
 from aet.geometry import Grid, beam_frame, single_axis_tilts
 from aet.model import TiltSeries, Volume
 from aet.physics import banded
 from aet.physics.projector import Projector, get_projector, projector_path
 from aet.progress import progress_bar
-
-GB = 1024**3
-
-
-def _fmt_bytes(n: float) -> str:
-    return f"{n / GB:.2f} GB" if n >= 0.1 * GB else f"{n / 1024**2:.0f} MB"
 
 
 def check_tilts(ts: TiltSeries) -> None:
@@ -198,22 +192,6 @@ def volume_shape(ts: TiltSeries, thickness: int | None) -> tuple[int, int, int]:
     if nz < 1:
         raise AetInputError(f"thickness must be a positive number of voxels, got {thickness}.")
     return (nz, rows, cols)
-
-
-def check_memory(needed: int, device: torch.device, what: str, limit: float | None = None) -> None:
-    """Refuse a job that would not fit, before allocating anything.
-
-    Args:
-        needed: estimated peak bytes of the job.
-        limit: bytes the job may use; default 90 % of the memory free on ``device`` now.
-    """
-    budget = 0.9 * available_memory(device) if limit is None else float(limit)
-    if needed > budget:
-        raise AetInputError(
-            f"{what} needs about {_fmt_bytes(needed)} of {device.type.upper()} memory but only "
-            f"{_fmt_bytes(budget)} is available; bin the images (e.g. 2× to halve every axis), crop them to the "
-            "particle, lower thickness=, or use a machine with more memory."
-        )
 
 
 def operator_bytes(shape: tuple[int, int, int], n: int, path: str, dtype_bytes: int = 4,
