@@ -443,6 +443,46 @@ def refine(
 
 
 @app.command()
+def align(
+    tilts: _TILTS,
+    out: Annotated[Path, typer.Argument(help="Aligned tilt series to write (.npz/.h5 keep the record; .mrc + JSON).")],
+    angles: _ANGLES = None,
+    pixel_size: _PIXEL = None,
+    key: _KEY = None,
+    euler: _EULER = None,
+    angles_key: _ANGLES_KEY = None,
+    tilt_axis: Annotated[
+        float | None, typer.Option(help="Tilt-axis direction, degrees counter-clockwise from the rows; default: found.")
+    ] = None,
+    sample: Annotated[str, typer.Option(help="particle (on vacuum) or film (fills the field of view).")] = "particle",
+    threads: _THREADS = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Find the tilt axis and the image shifts from the data and write the series turned and shifted into line."""
+    import time
+
+    from aet.prepare.align import align_series
+
+    if sample not in ("particle", "film"):
+        raise AetUsageError(f"--sample must be particle or film, got {sample!r}.")
+    set_threads(threads)
+    ts = _read_tilts(tilts, angles, pixel_size, key, euler, angles_key)
+    aet.io.check_writable(out, overwrite)
+    t0 = time.perf_counter()
+    aligned, found = align_series(ts, tilt_axis if tilt_axis is not None else (ts.tilt_axis or None), sample)
+    aet.io.write(aligned, out, overwrite=overwrite)
+    rms = np.sqrt(np.mean(found.shifts**2, axis=0))
+    console.print(
+        f"tilt axis {found.tilt_axis:.2f}° ({found.axis_source}); shifts RMS {rms[0]:.2f} Å along the axis, "
+        f"{rms[1]:.2f} Å across (noise {found.shift_noise:.2f} Å), {found.iterations} rounds of projection matching, "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    for note in found.notes:
+        console.print(f"  note: {note}")
+    console.print(f"  wrote {out}" + ("" if found.applied else " (corrections negligible: images unchanged)"))
+
+
+@app.command()
 def rfactor(
     model: Annotated[Path, typer.Argument(help="Atomic model (with B and H, e.g. from aet refine).")],
     tilts: _TILTS,
@@ -510,7 +550,9 @@ def run_pipeline(
     config: Annotated[Path | None, typer.Option(help="TOML config: every option of every stage.")] = None,
     key: _KEY = None,
     angles_key: _ANGLES_KEY = None,
-    tilt_axis: Annotated[float | None, typer.Option(help="Tilt-axis angle from the image rows, degrees.")] = None,
+    tilt_axis: Annotated[float | None, typer.Option(
+        help="Tilt-axis direction, degrees counter-clockwise from the rows; default: from the file, else found."
+    )] = None,
     euler: _EULER = None,
     augment: Annotated[bool, typer.Option(help="Run the augmentation network (--no-augment to skip).")] = True,
     force: Annotated[bool, typer.Option(help="Rerun every stage, even those whose inputs did not change.")] = False,

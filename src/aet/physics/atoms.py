@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from aet.geometry import as_euler_angles, beam_frame, centre_index
@@ -102,6 +103,7 @@ def atoms_to_projections(
     shifts: Any = None,
     chunk: int = 4096,
     rotations: torch.Tensor | None = None,
+    tilt_axis: float = 0.0,
 ) -> torch.Tensor:
     """Project atoms analytically -> ``[n, rows, cols]``, in the units of the voxel projector.
 
@@ -113,11 +115,17 @@ def atoms_to_projections(
         shifts: optional ``[n, 2]`` (row, col) image shifts in Å (drift, misalignment); array or tensor.
         rotations: optional ``[n, 3, 3]`` tensor of extra rotations applied to the specimen before each image's
             Euler rotation (differentiable: angle refinement).
+        tilt_axis: in-plane direction of the tilt axis in the images, degrees counter-clockwise from the rows
+            (a detector rotated by it; 0: the axis runs along the rows).
     """
     pos, b, h = _atom_params(positions, b_factor, height)
     n = pos.shape[0]
     ang = as_euler_angles(angles)
-    rt = torch.as_tensor(beam_frame(ang, convention)[:, :2, :], dtype=pos.dtype, device=pos.device)  # [m, 2, 3]
+    frame = beam_frame(ang, convention)[:, :2, :]  # [m, 2, 3]: (x', y') rows
+    if tilt_axis:
+        c, s = math.cos(math.radians(tilt_axis)), math.sin(math.radians(tilt_axis))
+        frame = np.array([[c, s], [-s, c]]) @ frame  # the detector turned: y' now runs along (cos α, sin α)
+    rt = torch.as_tensor(frame, dtype=pos.dtype, device=pos.device)
     if rotations is not None:
         rt = rt @ rotations
     nr, nc = image_shape

@@ -36,6 +36,7 @@ from aet.pipeline.config import dumps, load_config
 from aet.pipeline.folder import RunFolder
 from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
+from aet.prepare.align import align_series, rotate_series, without_background
 from aet.prepare.sample import detect_sample, tilts_deg
 from aet.refinement.report import RefineReport
 from aet.refinement.validate import in_some_image, inside_field_of_view
@@ -140,12 +141,15 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
 
     # ---- prepare
     prep_key = runner.key("prepare", to_table(cfg.input), to_table(cfg.prepare), _fingerprint(ts_raw))
-    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out, not quiet),
+    # the tilt axis the user states, else the file's unless it says 0 (most formats cannot say "unknown")
+    given_axis = cfg.input.tilt_axis if cfg.input.tilt_axis is not None else (ts_raw.tilt_axis or None)
+    ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, cfg.prepare, out, not quiet, given_axis),
                       lambda: _read_prepared(out))  # fmt: skip
     found = ts.metadata.get("prepare", {})
     keys = ("brightness_ratio", "correlation_with_secant")
     evidence = ", ".join(f"{k.replace('_', ' ')} {found[k]:.3g}" for k in keys if k in found)
     log.info(f"prepare: a {found.get('sample_found', 'particle')}" + (f" ({evidence})" if evidence else ""))
+    log.info("prepare: " + _alignment_line(ts))
 
     # ---- reconstruct
     rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content("prepare"))
@@ -282,11 +286,6 @@ def _read_tilts(source: Path | TiltSeries, inp: InputSettings) -> TiltSeries:
     else:
         ts = aet.io.read_tilt_series(source, key=inp.key, angles=inp.angles, pixel_size=inp.pixel_size,
                                      euler_convention=inp.euler, angles_key=inp.angles_key)  # fmt: skip
-    if abs(inp.tilt_axis) > 1e-6 or abs(ts.tilt_axis) > 1e-6:
-        raise AetInputError(
-            "aet needs the tilt axis along the image rows (tilt_axis = 0); rotate the images by the tilt-axis "
-            "angle first."
-        )
     if "pixel_size" not in _stated(source, inp) and ts.pixel_size == 1.0:
         raise AetInputError("the pixel size is unknown; give it with --pixel-size (Å).")
     return ts
@@ -323,7 +322,10 @@ def check_pixel_size(pixel_size: float, elements: list[str], force: bool = False
     return message
 
 
-def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool) -> TiltSeries:
+def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool, given_axis: float | None) -> TiltSeries:
+    """Denoise, background, normalisation, then alignment; ``given_axis`` is the tilt axis the user or the file
+    states (degrees; None: unknown)."""
+    ts = replace(ts, tilt_axis=0.0)
     images = ts.images.astype(np.float64)
     # denoising first, on the images as measured (BM3D's variance-stabilising transform needs the raw counts; the
     # Gaussian and median filters commute with the per-image offset and scale below)
@@ -333,10 +335,7 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool) -> T
         images = _hook(p.denoise, "denoise", images, ts)
     sample, evidence = (p.sample, {}) if p.sample != "auto" else detect_sample(ts)
     if p.background and sample == "particle":  # a film has no empty border to take the background from
-        border = np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
-                                 images[:, :, :2].reshape(len(images), -1), images[:, :, -2:].reshape(len(images), -1)],
-                                axis=1)  # fmt: skip
-        images = images - np.median(border, axis=1)[:, None, None]
+        images = without_background(images)
     if p.normalise:
         # one dose for every image: a particle's total is the same at every tilt, a film's grows as 1/cos θ
         totals = images.sum(axis=(1, 2)) * (np.cos(np.deg2rad(tilts_deg(ts))) if sample == "film" else 1.0)
@@ -348,12 +347,45 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool) -> T
                 + "; check that image, or set [prepare] normalise = false."
             )
         images = images * (totals.mean() / totals)[:, None, None]
-    images = _hook(p.align, "align", images, ts)
     found = to_table(p) | {"sample_found": sample, **evidence}
-    prepared = TiltSeries(images.astype(np.float32), ts.angles, ts.pixel_size, ts.euler_convention,
-                          metadata={**ts.metadata, "prepare": found})  # fmt: skip
+    normalised = replace(ts, images=images.astype(np.float32), metadata={**ts.metadata, "prepare": found})
+    prepared = _align(normalised, p.align, sample, given_axis)
     aet.io.write(prepared, out / ".aet/prepared.npz", overwrite=True)
     return prepared
+
+
+def _align(ts: TiltSeries, name: str | None, sample: str, given_axis: float | None) -> TiltSeries:
+    """The series aligned as ``[prepare] align`` says; a tilt axis the user or the file gives is always honoured."""
+    skip = None
+    if name == "auto":
+        if "alignment" in ts.metadata:
+            skip = "the series was aligned by aet already"
+        elif not ts.is_single_axis(tol_deg=0.01):
+            skip = "the Euler angles carry in-plane terms, so the series comes from an alignment already"
+        elif sample == "film":
+            skip = "a film: aet's alignment needs an object inside the field of view; give an aligned series"
+    if name in ("auto", "always") and skip is None:
+        aligned, _ = align_series(ts, given_axis, sample)
+        return aligned
+    if given_axis:  # stated geometry is honoured whatever the alignment setting
+        ts, _ = rotate_series(ts, given_axis, sample)
+    if name in (None, "auto"):
+        return replace(ts, metadata={**ts.metadata, "prepare": {**ts.metadata["prepare"], "align_skipped": skip}})
+    images = _hook(name, "align", ts.images.astype(np.float64), ts)
+    return replace(ts, images=images.astype(np.float32))
+
+
+def _alignment_line(ts: TiltSeries) -> str:
+    a = ts.metadata.get("alignment")
+    if a is None:
+        skipped = ts.metadata.get("prepare", {}).get("align_skipped")
+        return f"not aligned ({skipped})" if skipped else "not aligned ([prepare] align)"
+    line = f"tilt axis {a['tilt_axis']:.2f}° ({a['axis_source']})"
+    if a.get("axis_contrast") == a.get("axis_contrast"):  # not NaN: shifts were measured
+        line += (f", shifts {a['shift_rms']:.2f} Å RMS in {a['iterations']} rounds of projection matching "
+                 f"(last update {a['last_update']:.3f} Å)")  # fmt: skip
+    line += "" if a["applied"] else "; corrections negligible, images unchanged"
+    return line + "".join(f"; {note}" for note in a.get("notes", []))
 
 
 def _hook(name: str | None, what: str, images: np.ndarray, ts: TiltSeries) -> np.ndarray:

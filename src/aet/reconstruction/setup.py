@@ -231,8 +231,8 @@ def make_job(
     check_tilts(ts)
     if ts.tilt_axis != 0:
         raise AetInputError(
-            f"the tilt axis is at {ts.tilt_axis}° from the image rows; rotate the images so that it runs along the "
-            "rows (axis 1) and set tilt_axis=0 before reconstructing."
+            f"the tilt axis is at {ts.tilt_axis}° from the image rows; align the series first (aet align, or "
+            "aet.prepare.align.align_series), which rotates the images so that the axis runs along the rows."
         )
     dev = resolve_device(device)
     shape = volume_shape(ts, thickness)

@@ -27,8 +27,9 @@ class InputSettings(Settings):
     pixel_size: float | None = setting(None, "Pixel size; none: from the file.", unit="Å")
     elements: tuple[str, ...] = setting(("Pt",), "Species present, e.g. [\"Ni\", \"Pt\"].")
     euler: str | None = setting(None, "Euler convention of foreign angle files: zyz or zyx.")
-    tilt_axis: float = setting(0.0, "Tilt-axis angle from the image rows (must be 0: rotate the images first).",
-                               unit="degrees")  # fmt: skip
+    tilt_axis: float | None = setting(
+        None, "Tilt-axis direction in the images, counter-clockwise from the rows; none: from the file, else found "
+        "by [prepare] align = auto (else 0).", unit="degrees")
     key: str | None = setting(None, "Array name inside a .mat/.h5/.npz file.")
     angles: str | None = setting(None, "Angle file (n×3 Euler or n tilts, degrees).")
     angles_key: str | None = setting(None, "Array name of the angles inside their file.")
@@ -73,7 +74,9 @@ class PrepareSettings(Settings):
     denoise_strength: float = setting(1.0, "BM3D: the noise level it removes, as a multiple of the estimated one.",
                                       minimum=0.05, maximum=5.0)  # fmt: skip
     align: str | None = setting(
-        None, "none, centre-of-mass or 'package.module:function'(images, angles, pixel_size) -> images."
+        None, "none, auto (tilt axis and shifts from the data, unless the series is aligned already: an aet-aligned "
+        "record, full Euler angles, or a film), always, centre-of-mass, or "
+        "'package.module:function'(images, angles, pixel_size) -> images."
     )
 
 

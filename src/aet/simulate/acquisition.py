@@ -36,6 +36,9 @@ class Acquisition:
         angle_error: standard deviation of the error on each Euler angle, degrees (the series records
             the nominal angles; the true ones go into ``metadata["true_angles"]``).
         drift: standard deviation of the per-image (row, col) shift, Å (true shifts in metadata).
+        linear_drift: (row, col) Å that the specimen drifts over the whole series, image by image in order.
+        tilt_axis: in-plane direction of the tilt axis in the images, degrees counter-clockwise from the rows (the
+            series records 0, as an instrument that does not know it; the truth goes into metadata).
         euler_convention: convention of the angles.
         seed: seed of every random choice.
     """
@@ -49,6 +52,8 @@ class Acquisition:
     read_noise: float = 0.0
     angle_error: float = 0.0
     drift: float = 0.0
+    linear_drift: tuple[float, float] = (0.0, 0.0)
+    tilt_axis: float = 0.0
     euler_convention: str = "zyz"
     seed: int = 0
 
@@ -77,6 +82,9 @@ def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisitio
     rng = np.random.default_rng(acq.seed)
     true_angles = nominal + rng.normal(0.0, acq.angle_error, nominal.shape) if acq.angle_error else nominal
     shifts = rng.normal(0.0, acq.drift, (len(nominal), 2)) if acq.drift else None
+    if any(acq.linear_drift):
+        ramp = np.linspace(0.0, 1.0, len(nominal))[:, None] * np.asarray(acq.linear_drift, dtype=np.float64)
+        shifts = ramp if shifts is None else shifts + ramp
     size = acq.image_size or fitting_image_size(model, acq.pixel_size)
     b = model.b_factor if model.b_factor is not None else np.full(len(model), acq.b_factor)
     sigma = adf_cross_section(model.elements, acq.contrast_exponent)
@@ -90,6 +98,7 @@ def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisitio
         acq.pixel_size,
         acq.euler_convention,
         shifts,
+        tilt_axis=acq.tilt_axis,
     ).numpy()
     # projector units are voxel sums: × pixel size -> line integral (per Å²), × pixel area × dose -> counts
     expected = proj * acq.pixel_size**3 * (acq.dose or 1.0) + acq.background
@@ -102,6 +111,8 @@ def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisitio
     meta = {"simulation": asdict(acq), "true_angles": true_angles.tolist(), "n_atoms": len(model)}
     if shifts is not None:
         meta["true_shifts_A"] = shifts.tolist()
+    if acq.tilt_axis:
+        meta["true_tilt_axis"] = acq.tilt_axis
     return TiltSeries(
         images=images.astype(np.float32),
         angles=nominal,
