@@ -34,6 +34,8 @@ STAGES = ("prepare", "reconstruct", "augment", "trace", "refine", "rfactor")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 #: As small as the stages allow: each run is mostly the report.
 CONFIG = """\
+[prepare]
+align = "none"
 [reconstruct]
 iterations = 10
 [augment]

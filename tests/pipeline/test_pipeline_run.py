@@ -19,7 +19,8 @@ from aet.pipeline.run import check_pixel_size, run
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
 
-FAST = {"refine": {"iterations": 5}, "augment": {"tta": 1}}
+# alignment has its own tests (tests/prepare/test_align.py, test_pipeline_align.py): off here for the suite's time
+FAST = {"refine": {"iterations": 5}, "augment": {"tta": 1}, "prepare": {"align": "none"}}
 CLI = [sys.executable, "-c", "from aet.cli import run_app; run_app()"]
 
 

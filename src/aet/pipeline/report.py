@@ -422,6 +422,8 @@ def write_report(
         body += ["<h2>Traced model and ground truth</h2>", _counts_table(model, truth)]
     if r1_per_projection is not None:
         body += ["<h2>R1 per projection</h2>", _r1_section(tilt_series, r1_per_projection)]
+    if "alignment" in tilt_series.metadata:
+        body += ["<h2>Alignment</h2>", _alignment_section(tilt_series, tilt_series.metadata["alignment"])]
     if calculated is not None:
         body += ["<h2>Measured and calculated projections</h2>", _projection_section(tilt_series, calculated)]
     body += [
@@ -850,6 +852,31 @@ def _r1_section(tilt_series: TiltSeries, r1: list[float]) -> str:
         caption="R1 of each projection (dimensionless, lower is better) against the tilt angle θ in degrees; "
         "the dashed line is the mean.",
     )
+
+
+def _alignment_section(tilt_series: TiltSeries, alignment: dict[str, Any]) -> str:
+    """What the alignment found: the axis in words, the per-image shifts against θ."""
+    done = "images turned and shifted once (cubic spline)." if alignment.get("applied") else "images left as measured."
+    words = (f"Tilt axis {alignment['tilt_axis']:.2f}° counter-clockwise from the image rows "
+             f"({alignment['axis_source']}); {done}")  # fmt: skip
+    notes = "".join(_note(str(n)) for n in alignment.get("notes", []))
+    shifts = np.asarray(alignment.get("shifts", []), dtype=np.float64).reshape(-1, 2)
+    theta = tilt_series.angles[:, 1]
+    if shifts.shape[0] != theta.size or not np.any(shifts):
+        return f"<p>{_esc(words)}</p>{notes}"
+    order = np.argsort(theta, kind="stable")
+    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(theta[order], shifts[order, 0], "o-", ms=3, lw=1, label="along the axis (rows)")
+    ax.plot(theta[order], shifts[order, 1], "s-", ms=3, lw=1, label="across the axis (columns)")
+    ax.set_xlabel("tilt angle θ (°)")
+    ax.set_ylabel("shift (Å)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    caption = ("Shift of each image found by the alignment, in Å, in the aligned frame (rows along the tilt axis); "
+               "what only moves the whole object is left out.")  # fmt: skip
+    return f"<p>{_esc(words)}</p>{notes}" + _figure_html(fig, alt="Image shifts against the tilt angle",
+                                                          caption=caption)  # fmt: skip
 
 
 def _pick_projections(theta: np.ndarray, k: int = 4) -> list[int]:

@@ -114,6 +114,11 @@ def run(
         with atomic_paths(out / "config_used.toml") as (tmp,):
             tmp.write_text(dumps(cfg))
         runner = _Stages(out, log, force, not quiet)
+        progress_log = logging.getLogger("aet.progress")
+        to_file = [h for h in log.handlers if isinstance(h, logging.FileHandler)]
+        for h in to_file:  # every stage's progress milestones into log.txt, terminal or not
+            progress_log.addHandler(h)
+        progress_log.setLevel(logging.INFO)
         try:
             result = _run_stages(ts_raw, cfg, elements, runner, truth)
         except KeyboardInterrupt as err:
@@ -129,6 +134,9 @@ def run(
             with atomic_paths(out / "summary.json") as (tmp,):  # the run's figures say it failed, and where
                 dump_json({"status": "failed", "stage": stage, "error": f"{type(err).__name__}: {err}"}, tmp)
             raise
+        finally:
+            for h in to_file:
+                progress_log.removeHandler(h)
         folder.save(status="done", stage=None)
     return result
 
@@ -545,8 +553,16 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
         total_s=seconds,
         skipped_stages=tuple(runner.skipped),
         seed=cfg.run.seed,
+        alignment=_alignment_record(ts),
         **comparisons,
     )
+
+
+def _alignment_record(ts: TiltSeries) -> dict[str, Any] | None:
+    if "alignment" in ts.metadata:
+        return dict(ts.metadata["alignment"])
+    skipped = ts.metadata.get("prepare", {}).get("align_skipped")
+    return None if skipped is None else {"applied": False, "skipped": skipped}
 
 
 def _fingerprint(ts: TiltSeries, images_only: bool = False) -> str:

@@ -49,6 +49,8 @@ class RunSummary:
         skipped_stages: stages reused from an earlier run into the same folder.
         seed: the run's random seed.
         comparison, comparison_traced: the final and the traced model against a ground truth, when one was given.
+        alignment: what ``[prepare] align`` found (:class:`aet.prepare.align.Alignment` as a dict), or why it was
+            skipped (``{"skipped": reason}``); None when alignment was off.
     """
 
     atoms: dict[str, int]
@@ -62,6 +64,7 @@ class RunSummary:
     seed: int
     comparison: Comparison | None = None
     comparison_traced: Comparison | None = None
+    alignment: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=lambda: _versions())
 
     @property
@@ -90,6 +93,8 @@ class RunSummary:
             "seeds": {"run": self.seed},
             "units": UNITS,
         }  # fmt: skip
+        if self.alignment is not None:
+            out["alignment"] = self.alignment
         if self.comparison is not None:
             out["comparison"] = self.comparison.to_dict()
         if self.comparison_traced is not None:

@@ -1,21 +1,23 @@
 """Tilt-series alignment from the data alone: tilt-axis direction, per-image shifts, one resampling.
 
-Two exact invariants of a single-axis tilt series of an object that stays in the field of view carry the whole
-alignment, so it costs a few 1-D profiles per image instead of 3-D reconstructions:
+* **Tilt axis**: the in-plane angle at which one volume explains the images best. For a trial angle the images are
+  turned onto the rows, binned, reconstructed by SIRT on aet's shared projector, projected and turned back; the
+  misfit is R1 against the binned images as given (never interpolated, so no angle is favoured for smoothing its
+  noise). A scan every 4° at ≤ 48 px, its deepest basins refined to 1° at ≤ 48 px, the better one kept at ≤ 80 px,
+  then a parabola over ±0.6° at ≤ 80 px once the shifts are known. A turn is applied only when both halves of the
+  series (even and odd images) fit it better than the rows, and only beyond 0.5°.
+* **Shifts along the axis**: each image summed across the axis gives the projection of the object onto the axis,
+  the same at every tilt; the shifts are the 1-D cross-correlation lags of these profiles against their mean.
+* **Shifts across the axis**: each image summed along the axis gives the sinogram of the object summed along it, a
+  2-D tomography problem. Centre of mass first (particles), then 2-D projection matching (SIRT on the shared
+  projector, project, cross-correlate each profile with its calculated one) until the update is below
+  ``tolerance`` pixels. A pattern a·cos θ + b·sin θ only moves the object, so it is removed from every update, and
+  from the result with the mean row shift: the object stays where the series has it on average.
+* Shifts are applied only when their RMS exceeds 3× their noise (measured again from the even and from the odd rows
+  and columns); everything is applied in one cubic-spline resampling, or not at all (the images stay as measured).
 
-* **The profile along the tilt axis** (each image summed across the axis) is the projection of the object onto the
-  axis, the same at every tilt (the common line of all the images). The axis direction is the in-plane angle at
-  which these profiles agree best (their Fourier magnitudes, so unknown shifts along the axis do not matter); the
-  shifts along the axis are then the 1-D cross-correlation lags of each profile against their mean.
-* **The profiles across the axis** (each image summed along it) form the sinogram of the object summed along the
-  axis: a 2-D tomography problem. Their shifts start from the centre of mass (particles) and are refined by
-  projection matching: reconstruct the 2-D slice on aet's shared projector (SIRT), project it, cross-correlate each
-  measured profile with its calculated one, until the updates fall below ``tolerance`` pixels. A shift pattern
-  a·cos θ + b·sin θ only moves the object, so it is removed from every update (the object stays centred).
-
-The images are then resampled once (cubic spline) with the axis rotation and the shifts together. The axis
-direction is found modulo 180°: a 180° error gives the point-inverted object (a handedness the projections cannot
-show), so aet reports the direction in (−90°, 90°] and a given ``tilt_axis`` fixes it.
+The axis direction is found modulo 180°: a 180° error gives the point-inverted object (a handedness the projections
+cannot show), so aet reports it in (−90°, 90°] and a given ``tilt_axis`` fixes it.
 
 Conventions: ``tilt_axis`` is degrees counter-clockwise from image axis 0 (rows), the axis then runs along
 (row, col) = (cos α, sin α). Shifts are (row, col) Å in the aligned frame (row along the axis): how far each
@@ -38,8 +40,6 @@ from aet.model import TiltSeries
 
 Array = npt.NDArray[np.float64]
 
-#: The median trial axis must fit this many times worse than the best, else the data do not fix the axis.
-MIN_AXIS_CONTRAST = 1.1
 #: Below this correlation between the mean of the even and of the odd images, the series shows no object.
 MIN_OBJECT_SIGNAL = 0.5
 #: Corrections below these are not applied (no resampling): degrees of axis (the axis is found to about ±0.3°,
@@ -58,9 +58,10 @@ class Alignment:
 
     Attributes:
         tilt_axis: degrees counter-clockwise from image axis 0 (rows).
-        axis_source: ``"found"`` (from the data), ``"given"``, or ``"assumed"`` (the rows: the data could not tell).
+        axis_source: ``"found"`` (from the data), ``"given"``, or ``"assumed"`` (the rows: the axis found was not
+            confirmed by both halves of the series).
         shifts: ``[n, 2]`` (row, col) Å in the aligned frame.
-        axis_contrast: median misfit of the trial axes over the best one's (the axis is found when ≥ 1.1).
+        axis_contrast: median misfit of the trial axes over the best one's (≈ 1: the data barely tell the axis).
         order_misfit: how far the images' spreads are from one object's at the given angles (particles; 0: exact).
         iterations: projection-matching rounds run.
         last_update: RMS shift update of the last round, Å.
@@ -148,49 +149,59 @@ def _quick_shifts(rotated: Array) -> Array:
 
 
 def trial_misfit(
-    images: Array, ts: TiltSeries, axis: float, shifts_px: Array | None, max_px: int, iterations: int = 20,
+    images: Array, ts: TiltSeries, axis: float, shifts_px: Array | None, max_px: int, iterations: int = 50,
     exact: bool = True,
 ) -> float:
-    """R1 of a SIRT reconstruction (shared projector, ``iterations``) of the images turned by ``axis`` degrees and
-    binned to at most ``max_px`` pixels a side; ``shifts_px`` (full-resolution pixels) or, if None, rough ones.
+    """How badly one volume explains the images if the tilt axis is at ``axis`` degrees.
 
-    ``exact`` turns the full images by cubic spline before binning; otherwise the binned images are turned by linear
-    interpolation (fast, for a coarse scan), whose smoothing depends on the angle and biases R1 by a few degrees.
+    The images, binned to at most ``max_px`` pixels a side, are turned by ``axis`` and moved by ``shifts_px``
+    (full-resolution pixels; None: rough ones from the profiles), reconstructed by SIRT (``iterations``, shared
+    projector), projected, and turned back; the result is R1 against the binned images as given, inside the
+    inscribed disc. Every trial is compared with the same, never interpolated, images: comparing with turned images
+    would favour the angles whose interpolation smooths their noise most. ``exact`` turns by cubic spline, else
+    linearly (a coarse scan).
     """
+    from aet.physics.projector import project
     from aet.reconstruction import reconstruct
 
-    zero = np.zeros((len(images), 2))
-    if exact:
-        if shifts_px is None:
-            shifts_px = _quick_shifts(resample(images, axis, zero))
-        small, f = binned(resample(images, axis, shifts_px), max_px)
-    else:
-        small, f = binned(images, max_px)
-        shifts = _quick_shifts(resample(small, axis, zero, order=1)) if shifts_px is None else shifts_px / f
-        small = resample(small, axis, shifts, order=1)
-    trial = TiltSeries(small.astype(np.float32), ts.angles, ts.pixel_size * f, ts.euler_convention)
+    small, f = binned(images, max_px)
+    order = 3 if exact else 1
+    shifts = (_quick_shifts(resample(small, axis, np.zeros((len(small), 2)), order=order)) if shifts_px is None
+              else np.asarray(shifts_px) / f)  # fmt: skip
+    turned = resample(small, axis, shifts, order=order)
+    trial = TiltSeries(turned.astype(np.float32), ts.angles, ts.pixel_size * f, ts.euler_convention)
     vol = reconstruct(trial, "sirt", iterations=iterations, progress=False, device="cpu")
-    return float(vol.metadata["reconstruction"]["r1"])
+    calc = project(vol.data, ts.angles, ts.euler_convention, image_shape=small.shape[1:]).numpy()
+    back = unturn(calc.astype(np.float64), axis, shifts, order)
+    rows, cols = small.shape[1:]
+    r = np.arange(rows)[:, None] - centre_index(rows)
+    c = np.arange(cols)[None, :] - centre_index(cols)
+    disc = r * r + c * c <= (min(rows, cols) / 2 - 1) ** 2
+    return float(np.abs(back - small)[:, disc].sum() / max(float(np.abs(small)[:, disc].sum()), 1e-300))
 
 
 def find_tilt_axis(images: Array, ts: TiltSeries, step_deg: float = 4.0) -> tuple[float, float]:
     """The tilt-axis direction (degrees in (−90, 90]) at which a trial reconstruction fits best, and its contrast
     (the median misfit of the scan over the best: about 1 when the data cannot tell the axis).
 
-    A scan every ``step_deg`` on images binned to ≤ 64 pixels; the two deepest basins of the scan (a small or
-    roundish particle can leave two nearly equal) are refined to 1° at ≤ 48 pixels with cubic turns and the
-    better one is kept.
+    A scan every ``step_deg`` on images binned to ≤ 48 pixels; the two deepest basins of the scan (a small or
+    roundish particle can leave two nearly equal; the second only when it is within half the best's depth)
+    are refined to 1° at ≤ 48 pixels with cubic turns, and the
+    one that fits better at ≤ 80 pixels is kept.
     """
     grid = np.arange(-90.0 + step_deg, 90.0 + step_deg / 2, step_deg)
-    scores = np.array([trial_misfit(images, ts, float(a), None, 64, exact=False) for a in grid])
+    scores = np.array([trial_misfit(images, ts, float(a), None, 48, 20, exact=False) for a in grid])
     n = len(scores)
     minima = [i for i in range(n) if scores[i] <= scores[(i - 1) % n] and scores[i] <= scores[(i + 1) % n]]
     best = sorted(minima, key=lambda i: scores[i])[:2]
+    median = float(np.median(scores))
+    if len(best) == 2 and scores[best[1]] - scores[best[0]] > 0.5 * (median - scores[best[0]]):
+        best = best[:1]  # the second basin is clearly worse: not worth refining
     refined = [refine_tilt_axis(images, ts, float(grid[i]), None, step=1.0, span=4.0, max_px=48) for i in best]
-    fits = [trial_misfit(images, ts, a, None, 48) for a in refined]
+    fits = [trial_misfit(images, ts, a, None, 80) for a in refined]
     axis = refined[int(np.argmin(fits))]
     axis = (axis + 90.0) % 180.0 - 90.0
-    return (axis + 180.0 if axis <= -90.0 else axis), float(np.median(scores) / max(scores[best[0]], 1e-300))
+    return (axis + 180.0 if axis <= -90.0 else axis), median / max(float(scores[best[0]]), 1e-300)
 
 
 def refine_tilt_axis(
@@ -221,6 +232,16 @@ def refine_tilt_axis(
     return float(trials[k] + np.clip(offset, -step, step))
 
 
+def _confirmed_by_halves(images: Array, ts: TiltSeries, axis: float) -> bool:
+    """Whether the even and the odd images, each alone, fit a trial reconstruction better at ``axis`` than with the
+    axis along the rows: two independent halves of the data agreeing that the turn is real."""
+    for half in (slice(0, None, 2), slice(1, None, 2)):
+        sub = TiltSeries(ts.images[half], ts.angles[half], ts.pixel_size, ts.euler_convention)
+        if trial_misfit(images[half], sub, axis, None, 80) >= trial_misfit(images[half], sub, 0.0, None, 80):
+            return False
+    return True
+
+
 # --- resampling -------------------------------------------------------------------------------------------------
 
 
@@ -234,6 +255,18 @@ def resample(images: Array, axis_deg: float, shifts_px: Array, mode: str = "cons
     for i, img in enumerate(images):
         offset = ctr + m @ (np.asarray(shifts_px[i], dtype=np.float64) - ctr)
         out[i] = ndimage.affine_transform(img, m, offset=offset, order=order, mode=mode, cval=0.0)
+    return out
+
+
+def unturn(images: Array, axis_deg: float, shifts_px: Array, order: int = 3) -> Array:
+    """The inverse of :func:`resample`: aligned images back into the frame of the measured ones."""
+    a = math.radians(axis_deg)
+    mt = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])  # the inverse turn
+    ctr = np.array([centre_index(s) for s in images.shape[1:]], dtype=np.float64)
+    out = np.empty_like(images)
+    for i, img in enumerate(images):
+        offset = ctr - mt @ ctr - np.asarray(shifts_px[i], dtype=np.float64)
+        out[i] = ndimage.affine_transform(img, mt, offset=offset, order=order, mode="constant", cval=0.0)
     return out
 
 
@@ -300,8 +333,8 @@ def _along_axis_shifts(profiles: Array, rounds: int = 6) -> Array:
 def _across_axis_shifts(
     sinogram: Array, tilts: Array, particle: bool, max_rounds: int, tolerance: float, iterations: int
 ) -> tuple[Array, int, float]:
-    """Column shifts (pixels) by centre of mass, then 2-D projection matching on the shared projector."""
-    from aet.physics.projector import Projector
+    """Column shifts (pixels) by centre of mass, then 2-D projection matching on the shared projector: each round
+    reconstructs by SIRT (``iterations`` at first, a third of them from the last round's volume after that)."""
     from aet.reconstruction.realspace import sirt
     from aet.reconstruction.setup import make_job
     from aet.settings.reconstruct import SirtSettings
@@ -313,14 +346,15 @@ def _across_axis_shifts(
         mass = np.clip(sinogram, 0, None)
         totals = np.maximum(mass.sum(1), 1e-300)
         s = (mass @ np.arange(length)) / totals - c
-    rounds, update_rms = 0, 0.0
+    rounds, update_rms, vol = 0, 0.0, None
     while rounds < max_rounds:
         rounds += 1
         moved = fourier_shift_1d(sinogram, -s)
         ts = TiltSeries(moved[:, None, :].astype(np.float32), tilts, 1.0)
         job = make_job(ts, "sirt", support=None, progress=False, thickness=length, positivity=particle, device="cpu")
-        vol = sirt(job, SirtSettings(iterations=iterations))
-        calc = Projector(job.shape, ts.angles, image_shape=(1, length)).forward(vol)[:, 0].numpy()
+        its = iterations if vol is None else max(1, iterations // 3)
+        vol = sirt(job, SirtSettings(iterations=its), x0=vol)
+        calc = job.projector.forward(vol)[:, 0].numpy()
         update = _remove_translation(shift_1d(moved, calc.astype(np.float64)), tilts)
         s = s + update
         update_rms = float(np.sqrt(np.mean(update**2)))
@@ -411,20 +445,14 @@ def align_series(
             "the angle list follows the images' order (acquisition order vs sorted by angle)."
         )
     notes: list[str] = []
-    # the trials compare R1 after different interpolations, whose smoothing of the noise differs with the angle:
-    # a 1-pixel Gaussian first makes that difference negligible
-    smooth = ndimage.gaussian_filter(images, (0, 1, 1))
+    smooth = ndimage.gaussian_filter(images, (0, 1, 1))  # the trials need the object, not the pixel noise
     found, contrast = find_tilt_axis(smooth, ts)
-    confident = contrast >= MIN_AXIS_CONTRAST
     if tilt_axis is None:
-        axis, source = (found, "found") if confident else (0.0, "assumed")
-        if not confident:
-            notes.append(f"the images do not fix the tilt axis (contrast {contrast:.3f} < {MIN_AXIS_CONTRAST}, e.g. "
-                         "low dose): the rows were taken as the axis; give --tilt-axis if the images are turned")
+        axis, source = found, "found"
     else:
         axis, source = float(tilt_axis), "given"
         off = abs((axis - found + 90.0) % 180.0 - 90.0)
-        if confident and off > 2.0:
+        if off > 2.0:
             as_rad = abs((math.degrees(axis) - found + 90.0) % 180.0 - 90.0)
             if as_rad < 2.0 and abs(axis) <= math.pi:
                 raise AetUsageError(
@@ -436,9 +464,13 @@ def align_series(
     mode = "constant" if sample == "particle" else "nearest"
     rotated = resample(images, axis, np.zeros((len(images), 2)), mode) if abs(axis) > 0 else images
     shifts, rounds, last = _shifts(rotated, tilts, sample, max_rounds, tolerance, iterations)
-    if source == "found" and sample == "particle":  # the profiles see the axis only roughly: refine it in 3-D
+    if source == "found" and sample == "particle":  # the scan sees the axis to a degree: refine it
         axis = refine_tilt_axis(smooth, ts, axis, shifts, step=0.2, span=0.6, max_px=80)
-        rotated = resample(images, axis, np.zeros((len(images), 2)), mode)
+        if abs(axis) > NEGLIGIBLE_AXIS_DEG and not _confirmed_by_halves(smooth, ts, axis):
+            notes.append(f"the axis found ({axis:.2f}°) does not fit both halves of the series (even and odd "
+                         "images) better than the rows: the rows were kept; give --tilt-axis if the images are turned")
+            axis, source = 0.0, "assumed"
+        rotated = resample(images, axis, np.zeros((len(images), 2)), mode) if axis else images
         shifts, rounds, last = _shifts(rotated, tilts, sample, max_rounds, tolerance, iterations)
     size = np.array(images.shape[1:], dtype=np.float64)
     too_far = np.abs(shifts) > size / 3

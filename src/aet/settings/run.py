@@ -74,8 +74,8 @@ class PrepareSettings(Settings):
     denoise_strength: float = setting(1.0, "BM3D: the noise level it removes, as a multiple of the estimated one.",
                                       minimum=0.05, maximum=5.0)  # fmt: skip
     align: str | None = setting(
-        None, "none, auto (tilt axis and shifts from the data, unless the series is aligned already: an aet-aligned "
-        "record, full Euler angles, or a film), always, centre-of-mass, or "
+        "auto", "auto (tilt axis and shifts from the data, unless the series is aligned already: an aet-aligned "
+        "record, full Euler angles, or a film), always, centre-of-mass, none, or "
         "'package.module:function'(images, angles, pixel_size) -> images."
     )
 
