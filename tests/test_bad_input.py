@@ -257,3 +257,29 @@ def test_resampling_beyond_memory_is_refused_with_its_size() -> None:
 
     with pytest.raises(AetInputError, match=r"needs about .* GB"):
         resample(np.zeros((64, 64, 64), np.float32), 40.0)  # a pixel size given in pm: 2560³ voxels
+
+
+def test_a_series_of_pure_noise_fails_in_prepare_with_its_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noise = np.random.default_rng(0).poisson(5.0, (9, 32, 32)).astype(np.float32)
+    aet.io.write(TiltSeries(noise, np.linspace(-60, 60, 9), PIXEL), tmp_path / "noise.h5")
+    out = tmp_path / "out"
+    code, err = _cli(["run", str(tmp_path / "noise.h5"), "--out", str(out), "--elements", "Pt", "--quiet"],
+                     capsys, monkeypatch)  # fmt: skip
+    assert code == 1 and "pure noise" in err and len(err.strip().splitlines()) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["stage"] == "prepare" and "pure noise" in summary["error"]
+    assert "pure noise" in (out / "log.txt").read_text()
+
+
+def test_aet_align_writes_the_aligned_series_and_its_record(
+    inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "aligned.npz"
+    code, _ = _cli(["align", str(inputs / "tilts.h5"), str(out), "--tilt-axis", "0"], capsys, monkeypatch)
+    assert code == 0
+    aligned = aet.io.read_tilt_series(out)
+    assert aligned.metadata["alignment"]["axis_source"] == "given" and aligned.images.shape == (9, 32, 32)
+    code, err = _cli(["align", str(inputs / "tilts.h5"), str(out)], capsys, monkeypatch)
+    assert code == 2 and "exists" in err  # never overwritten without --overwrite

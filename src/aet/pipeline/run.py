@@ -36,7 +36,7 @@ from aet.pipeline.config import dumps, load_config
 from aet.pipeline.folder import RunFolder
 from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
-from aet.prepare.align import align_series, rotate_series, without_background
+from aet.prepare.align import align_series, check_object, rotate_series, without_background
 from aet.prepare.sample import detect_sample, tilts_deg
 from aet.refinement.report import RefineReport
 from aet.refinement.validate import in_some_image, inside_field_of_view
@@ -342,6 +342,8 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool, give
     else:
         images = _hook(p.denoise, "denoise", images, ts)
     sample, evidence = (p.sample, {}) if p.sample != "auto" else detect_sample(ts)
+    if p.align in ("auto", "always"):  # before the background and the totals, which noise would fail less clearly
+        check_object(images)
     if p.background and sample == "particle":  # a film has no empty border to take the background from
         images = without_background(images)
     if p.normalise:

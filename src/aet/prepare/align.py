@@ -141,6 +141,17 @@ def object_signal(images: Array) -> float:
     return float(np.sum(a * b) / max(float(np.sqrt(np.sum(a * a) * np.sum(b * b))), 1e-300))
 
 
+def check_object(images: Array) -> None:
+    """Refuse a series in which no object can be followed (pure noise): :func:`object_signal` below 0.5."""
+    signal = object_signal(images)
+    if signal < MIN_OBJECT_SIGNAL:
+        raise AetInputError(
+            f"no object can be followed through the series, so no tilt axis can be found: the mean of the even "
+            f"images and that of the odd ones correlate at {signal:.2f} (an object gives ≥ {MIN_OBJECT_SIGNAL}); the "
+            "images may be pure noise. Check the series (and its background), or set [prepare] align = none."
+        )
+
+
 def _quick_shifts(rotated: Array) -> Array:
     """Rough ``[n, 2]`` shifts (pixels) of axis-aligned images: along-axis profiles matched, centre of mass across."""
     mass = np.clip(rotated.sum(axis=1), 0, None)
@@ -288,9 +299,13 @@ def order_misfit(rotated: Array, tilts: Array) -> tuple[float, float]:
     The second central moment of a projection of a 2-D object at angle θ is A + B·cos 2θ + C·sin 2θ (the
     object's inertia tensor projected; a Helgason–Ludwig consistency condition), whatever the shifts. The misfit is
     the RMS residual of that least-squares fit; the noise is half the RMS difference between the spreads of the
-    even and of the odd rows.
+    even and of the odd rows. An object that reaches the edge of the images cannot be checked: (0, inf).
     """
-    spread = _spreads(rotated.sum(axis=1))
+    profiles = rotated.sum(axis=1)
+    edges = np.abs(profiles[:, [0, 1, -2, -1]]).max()
+    if edges > 0.05 * np.abs(profiles).max():  # the object reaches the image edge: its moments are cut
+        return 0.0, float("inf")
+    spread = _spreads(profiles)
     t = np.deg2rad(2 * tilts)
     basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
     coef, *_ = np.linalg.lstsq(basis, spread, rcond=None)
@@ -429,13 +444,7 @@ def align_series(
         i = int(blank[0])
         raise AetInputError(f"image {i} (θ = {tilts[i]:.1f}°) is blank (one value everywhere); remove it from the "
                             "series (and its angle) or replace it.")  # fmt: skip
-    signal = object_signal(images)
-    if signal < MIN_OBJECT_SIGNAL:
-        raise AetInputError(
-            f"no object can be followed through the series, so no tilt axis can be found: the mean of the even "
-            f"images and that of the odd ones correlate at {signal:.2f} (an object gives ≥ {MIN_OBJECT_SIGNAL}); the "
-            "images may be pure noise. Check the series (and its background), or set [prepare] align = none."
-        )
+    check_object(images)
     # checked on the images as they are: a turn of the axis by a few degrees barely changes the widths
     order, noise = order_misfit(images, tilts) if sample == "particle" else (0.0, 0.0)
     if order > max(MAX_ORDER_MISFIT, ORDER_NOISE_FACTOR * noise):
