@@ -61,7 +61,8 @@ def misaligned() -> list[list]:
             true_axis = ts.metadata.get("true_tilt_axis", 0.0)
             truth_shift = "true_shifts_A" in ts.metadata
             c = res.summary.comparison
-            rows.append([name, true_axis, al.get("tilt_axis", float("nan")), abs(al.get("tilt_axis", 0) - true_axis),
+            axis = al.get("axis_found", float("nan"))
+            rows.append([name, true_axis, axis, abs(axis - true_axis),
                          shift_error(shifts, ts) if truth_shift else float("nan"), c.recall, c.precision,
                          c.rmsd_pm, seconds])  # fmt: skip
     return rows
@@ -89,7 +90,7 @@ def fept() -> list[list]:
 
     ref, before, after = rec(good), rec(bad), rec(fixed)
     return [["before", corr(before, ref), registered(before, ref), float("nan"), 0.0],
-            ["after aet align", corr(after, ref), registered(after, ref), result.tilt_axis, seconds]]  # fmt: skip
+            ["after aet align", corr(after, ref), registered(after, ref), result.axis_found, seconds]]  # fmt: skip
 
 
 def speed() -> list[list]:
@@ -99,7 +100,7 @@ def speed() -> list[list]:
     t = time.perf_counter()
     _, result = align_series(ts)
     seconds = time.perf_counter() - t
-    return [[ts.n_images, ts.images.shape[1], len(model), result.tilt_axis, shift_error(result.shifts, ts), seconds]]
+    return [[ts.n_images, ts.images.shape[1], len(model), result.axis_found, shift_error(result.shifts, ts), seconds]]
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ class Alignment:
     """What the alignment found (and whether it was applied).
 
     Attributes:
-        tilt_axis: degrees counter-clockwise from image axis 0 (rows).
+        tilt_axis: the axis the images were turned by, degrees counter-clockwise from image axis 0 (rows).
         axis_source: ``"found"`` (from the data), ``"given"``, or ``"assumed"`` (the rows: the axis found was not
             confirmed by both halves of the series).
         shifts: ``[n, 2]`` (row, col) Å in the aligned frame.
@@ -68,6 +68,8 @@ class Alignment:
         applied: whether the images were resampled (False when every correction was negligible).
         notes: what the user should know (an assumed axis, shifts left out).
         shift_noise: RMS noise of the shifts, Å (from the even and the odd rows and columns apart).
+        axis_found: the axis the data show, degrees (``tilt_axis`` is the one applied: 0 when this is within
+            0.5° of the rows or was not confirmed).
     """
 
     tilt_axis: float
@@ -80,6 +82,7 @@ class Alignment:
     applied: bool = False
     notes: list[str] = field(default_factory=list)
     shift_noise: float = 0.0
+    axis_found: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -474,7 +477,7 @@ def align_series(
     rotated = resample(images, axis, np.zeros((len(images), 2)), mode) if abs(axis) > 0 else images
     shifts, rounds, last = _shifts(rotated, tilts, sample, max_rounds, tolerance, iterations)
     if source == "found" and sample == "particle":  # the scan sees the axis to a degree: refine it
-        axis = refine_tilt_axis(smooth, ts, axis, shifts, step=0.2, span=0.6, max_px=80)
+        axis = found = refine_tilt_axis(smooth, ts, axis, shifts, step=0.2, span=0.6, max_px=80)
         if abs(axis) > NEGLIGIBLE_AXIS_DEG and not _confirmed_by_halves(smooth, ts, axis):
             notes.append(f"the axis found ({axis:.2f}°) does not fit both halves of the series (even and odd "
                          "images) better than the rows: the rows were kept; give --tilt-axis if the images are turned")
@@ -500,8 +503,11 @@ def align_series(
         notes.append(f"shifts of {rms:.2f} Å RMS are within {SIGNIFICANT_SHIFTS:g}× their noise "
                      f"({noise_px * ts.pixel_size:.2f} Å): not applied")  # fmt: skip
         shifts = np.zeros_like(shifts)
-    apply = abs(axis) > NEGLIGIBLE_AXIS_DEG or float(np.abs(shifts).max()) > NEGLIGIBLE_SHIFT_PX
-    result = Alignment(axis, source, shifts * ts.pixel_size, contrast, order, rounds, last * ts.pixel_size,
-                       apply, notes, noise_px * ts.pixel_size)  # fmt: skip
-    out = resample(measured, axis, shifts, "nearest") if apply else measured  # the border continues the background
+    turn = axis if source == "given" or abs(axis) > NEGLIGIBLE_AXIS_DEG else 0.0
+    if turn != axis:
+        notes.append(f"the axis found ({axis:.2f}°) is within {NEGLIGIBLE_AXIS_DEG}° of the rows: not turned")
+    apply = turn != 0 or float(np.abs(shifts).max()) > NEGLIGIBLE_SHIFT_PX
+    result = Alignment(turn, source, shifts * ts.pixel_size, contrast, order, rounds, last * ts.pixel_size,
+                       apply, notes, noise_px * ts.pixel_size, found)  # fmt: skip
+    out = resample(measured, turn, shifts, "nearest") if apply else measured  # the border continues the background
     return _aligned(ts, out, result), result

@@ -33,7 +33,10 @@ def check_inputs(model: AtomicModel, ts: TiltSeries) -> None:
             f"{ts.pixel_size:g} Å); check the pixel size, that positions are in Å about the rotation centre, and "
             "that model and images belong together."
         )
-    _check_extent(pos, ts)
+    from aet.prepare.sample import detect_sample
+
+    if detect_sample(ts)[0] != "film":  # a film fills the images: they show no particle width to compare with
+        _check_extent(pos, ts)
 
 
 def inside_field_of_view(positions: np.ndarray, ts: TiltSeries) -> np.ndarray:
