@@ -64,8 +64,8 @@ class PrepareSettings(Settings):
         "auto", "particle (on vacuum), film (fills the field of view) or auto: a film when image totals grow as "
         "1/cos θ.", what="sample kind")
     background: bool = setting(True, "Subtract each image's border median (particles only).")
-    normalise: bool = setting(True, "Scale the images to one dose: equal totals (particle), equal total × cos θ "
-                              "(film).")  # fmt: skip
+    normalise: bool = setting(True, "Scale a particle's images to one dose (equal totals); a film keeps its measured "
+                              "scale.")  # fmt: skip
     denoise: str | None = setting(
         None, "none, gaussian, median, bm3d (noise estimated; counts through the Anscombe transform) or "
         "'package.module:function'(images, pixel_size) -> images."
