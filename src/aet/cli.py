@@ -503,6 +503,42 @@ def rfactor(
 
 
 @app.command()
+def analyse(
+    model: Annotated[Path, typer.Argument(help="Atomic model (XYZ, CSV, PDB, CIF, H5, NPZ, MAT, …), positions in Å.")],
+    out: Annotated[Path, typer.Option(help="Folder for atoms.xyz (with per-atom columns), analysis.json and "
+                                           "analysis.html.")],  # fmt: skip
+    lattice_constant: Annotated[float | None, typer.Option(
+        help="Reference lattice constant for strain, Å; default: fitted per grain.")] = None,  # fmt: skip
+    cutoff: Annotated[float | None, typer.Option(help="First-shell cut-off, Å; default (1 + √2)/2 × the "
+                                                      "nearest-neighbour distance.")] = None,  # fmt: skip
+    strain_radius: Annotated[float | None, typer.Option(
+        help="Smoothing radius of the strain maps, Å; default 3 lattice constants.")] = None,  # fmt: skip
+    overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier analysis in --out.")] = False,
+) -> None:
+    """Structure analysis: coordination, RDF, surface facets, local structure (CNA), twins and grains, strain per
+    atom, chemical order (Warren–Cowley, L1₀) and q4/q6 / Voronoi order."""
+    import time
+
+    from aet.analysis import analyse as run_analysis
+    from aet.analysis import write_analysis
+    from aet.errors import AetInputError
+
+    found = aet.io.read(model, kind="model")
+    if not isinstance(found, AtomicModel):
+        raise AetInputError(f"{model} does not hold an atomic model.")
+    t0 = time.perf_counter()
+    result = run_analysis(found, lattice_constant, cutoff, strain_radius)
+    paths = write_analysis(out, found, result, overwrite)
+    s = result.summary
+    counts = ", ".join(f"{k} {v}" for k, v in s["structure"]["counts"].items() if v)
+    console.print(f"{len(found)} atoms in {time.perf_counter() - t0:.1f} s: {counts}; "
+                  f"{len(s.get('grains', []))} grain(s), first RDF peak {s['neighbours']['rdf']['first_peak_A']:.3f} Å")
+    for note in result.notes:
+        console.print(f"  note: {note}")
+    console.print(f"  wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
 def compare(
     model: Annotated[Path, typer.Argument(help="Model to score (XYZ, CSV, PDB, CIF, H5, NPZ, MAT, …).")],
     truth: Annotated[Path, typer.Argument(help="True atomic model, same formats.")],

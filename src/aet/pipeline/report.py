@@ -27,6 +27,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from aet.analysis.analyse import Analysis
 from aet.io.atomic import atomic_paths
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.pipeline.summary import RunSummary
@@ -63,6 +64,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 
 header h1 { margin: 0; font-size: 1.5em; }
 header p.meta { margin: 0.15em 0 0.7em; color: #555; font-size: 0.9em; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; font-size: 1.25em; }
+.tables { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 0.6em; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 0.45em 0.7em; background: #fafafa; }
 .card .label { font-size: 0.8em; color: #555; }
@@ -386,6 +388,7 @@ def write_report(
     calculated: np.ndarray | None,
     r1_per_projection: list[float] | None,
     truth: AtomicModel | None = None,
+    analysis: Analysis | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` (atomically) and return ``path``.
 
@@ -400,6 +403,7 @@ def write_report(
         calculated: projections calculated from the model, same shape as ``tilt_series.images``, or ``None``.
         r1_per_projection: R1 of each projection, or ``None``.
         truth: the ground-truth model, when known.
+        analysis: the structure analysis of ``model`` (``aet analyse``), or ``None``.
     """
     path = Path(path)
     colours = _species_colours(model, truth)
@@ -424,6 +428,8 @@ def write_report(
         body += ["<h2>R1 per projection</h2>", _r1_section(tilt_series, r1_per_projection)]
     if "alignment" in tilt_series.metadata:
         body += ["<h2>Alignment</h2>", _alignment_section(tilt_series, tilt_series.metadata["alignment"])]
+    if analysis is not None:
+        body += ["<h2>Structure analysis</h2>", analysis_section(model, analysis)]
     if calculated is not None:
         body += ["<h2>Measured and calculated projections</h2>", _projection_section(tilt_series, calculated)]
     body += [
@@ -932,3 +938,93 @@ def _projection_section(tilt_series: TiltSeries, calculated: np.ndarray) -> str:
         caption=f"Measured (top), calculated (middle) and difference (bottom) projections at θ = {angles}; "
         "axes in Å, intensities in the units of the tilt series.",
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Structure analysis (aet analyse)
+
+
+def analysis_section(model: AtomicModel, analysis: Analysis) -> str:
+    """What the atoms say: structure types, facets, grains and strain maps, RDF, chemical order, q6."""
+    s = analysis.summary
+    parts = [_note(n) for n in analysis.notes]
+    counts = s["structure"]["counts"]
+    rows: list[tuple[Any, Any]] = [(k, v) for k, v in counts.items() if v]
+    rows += [("twin-plane atoms", s["structure"]["twin_atoms"]),
+             ("stacking-fault atoms", s["structure"]["stacking_fault_atoms"]),
+             ("mean coordination", s["neighbours"]["mean_coordination"]),
+             ("first RDF peak (Å)", s["neighbours"]["rdf"]["first_peak_A"])]  # fmt: skip
+    tables = [_table("Local structure (adaptive CNA)", rows)]
+    facets = s.get("facets")
+    if facets:
+        tables.append(_table("Facets: area (Å²) and surface atoms", [
+            (fam, f"{area:.0f} Å² ({facets['area_fractions'][fam]:.0%})") for fam, area in facets["areas_A2"].items()
+        ] + [(f"{k} atoms", v) for k, v in facets["surface_atoms"].items()]))  # fmt: skip
+    if s.get("grains"):
+        tables.append(_table("Grains", [
+            (f"grain {g['grain']}", f"{g['structure']}, {g['atoms']} atoms, a = {g['lattice_constant_A']:.3f} Å, "
+                                    f"misfit {g['rms_misfit_A'] * 100:.1f} pm") for g in s["grains"][:8]]))  # fmt: skip
+    chem = s.get("chemistry")
+    if chem:
+        crow: list[tuple[Any, Any]] = [(f"α {pair}", [round(v, 3) for v in vals])
+                                       for pair, vals in chem["warren_cowley"].items()]  # fmt: skip
+        if "l10_order" in chem:
+            crow.append(("L1₀ order S", chem["l10_order"]["S"]))
+        tables.append(_table("Chemical order (Warren–Cowley α per shell)", crow))
+    order = s["order"]
+    tables.append(_table("Bond-orientational and Voronoi order", [
+        ("mean q4", order["q4_mean"]), ("mean q6", order["q6_mean"]),
+        ("Voronoi-indexed atoms", order["voronoi_atoms"]), ("⟨0,0,12,0⟩ fraction", order["icosahedral_fraction"])]))
+    parts.append('<div class="tables">' + "".join(tables) + "</div>")
+
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax_rdf, ax_q = fig.subplots(1, 2)
+    rdf = s["neighbours"]["rdf"]
+    ax_rdf.plot(rdf["r_A"], rdf["g"], lw=1.2)
+    ax_rdf.set_xlabel("r (Å)")
+    ax_rdf.set_ylabel("g(r)")
+    ax_rdf.grid(alpha=0.3)
+    for key in ("q4", "q6"):
+        hist = order[f"{key}_histogram"]
+        edges = np.asarray(hist["edges"])
+        ax_q.step(edges[:-1], hist["counts"], where="post", label=key)
+    ax_q.set_xlabel("Steinhardt q")
+    ax_q.set_ylabel("atoms")
+    ax_q.legend(fontsize=9)
+    parts.append(_figure_html(fig, "Radial distribution function and q4/q6 histograms",
+                              "Left: g(r) of the whole particle (normalised by its own density; it falls off at large "
+                              "r because the particle is finite). Right: distributions of the per-atom Steinhardt q4 "
+                              "and q6 over first-shell neighbours."))  # fmt: skip
+    strain = analysis.per_atom.get("strain_crystal")
+    if strain is not None and np.isfinite(strain).any():
+        eps = np.asarray(strain).reshape(-1, 3, 3)
+        pos = model.positions
+        centre = np.median(pos[:, 2])
+        near = (np.abs(pos[:, 2] - centre) < 1.5) & np.isfinite(eps[:, 0, 0])
+        fig = Figure(figsize=(10, 3.4), layout="constrained")
+        axes = fig.subplots(1, 3)
+        lim = max(float(np.nanpercentile(np.abs(eps[:, [0, 1, 2], [0, 1, 2]]), 98)) * 100, 0.1)
+        for k, (ax, name) in enumerate(zip(axes, ("ε[100]", "ε[010]", "ε[001]"), strict=True)):
+            sc = ax.scatter(pos[near, 0], pos[near, 1], c=eps[near, k, k] * 100, cmap="RdBu_r", vmin=-lim, vmax=lim,
+                            s=14)  # fmt: skip
+            ax.set_aspect("equal")
+            ax.set_title(name)
+            ax.set_xlabel("x (Å)")
+        axes[0].set_ylabel("y (Å)")
+        fig.colorbar(sc, ax=axes, label="strain (%)", shrink=0.9)
+        parts.append(_figure_html(fig, "Strain maps in the central slice",
+                                  f"Normal strain along each grain's cube axes, atoms within 1.5 Å of the central "
+                                  f"plane z = {centre:.1f} Å; tension positive (red)."))  # fmt: skip
+    return "\n".join(parts)
+
+
+def write_analysis_report(path: Path, model: AtomicModel, analysis: Analysis) -> Path:
+    """A standalone HTML page with :func:`analysis_section` (what ``aet analyse`` writes beside its outputs),
+    written atomically."""
+    page = "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+                      "<title>aet analysis</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+                      "<h1>aet analysis</h1>", f'<p class="meta">{len(model)} atoms</p>',
+                      analysis_section(model, analysis), "</body>", "</html>", ""])  # fmt: skip
+    with atomic_paths(path) as (tmp,):
+        tmp.write_text(page, encoding="utf-8")
+    return path

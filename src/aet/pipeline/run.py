@@ -21,10 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import ase.io
 import numpy as np
 from scipy import ndimage
 
 import aet
+from aet.analysis import Analysis
 from aet.elements import check_symbols, nearest_neighbour_distance
 from aet.errors import AetError, AetInputError, AetPixelSizeWarning, AetUsageError
 from aet.io.atomic import atomic_paths, dump_json
@@ -42,7 +44,15 @@ from aet.refinement.report import RefineReport
 from aet.refinement.validate import in_some_image, inside_field_of_view
 from aet.settings import to_table
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings
-from aet.settings.run import PIXEL_RANGE, AugmentStage, InputSettings, PrepareSettings, RefineStage, RunConfig
+from aet.settings.run import (
+    PIXEL_RANGE,
+    AnalyseStage,
+    AugmentStage,
+    InputSettings,
+    PrepareSettings,
+    RefineStage,
+    RunConfig,
+)
 from aet.settings.trace import TraceSettings
 from aet.threads import set_threads
 
@@ -53,6 +63,7 @@ OUTPUTS = {
     "trace": ["atoms_traced.xyz"],
     "refine": ["atoms.xyz", "atoms.csv", ".aet/refine_report.json"],
     "rfactor": [".aet/rfactor.npz"],
+    "analyse": ["analysis/atoms.xyz", "analysis/analysis.json", "analysis/analysis.html"],
 }
 #: What else aet writes into a run folder.
 OUTPUT_NAMES = ("config_used.toml", "log.txt", "summary.json", "report.html")
@@ -200,16 +211,30 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     rf_key = runner.key("rfactor", runner.content("refine"), runner.content("prepare"))
     rfac = runner.stage("rfactor", rf_key, lambda: _rfactor(model, ts, out), lambda: _read_rfactor(out))
 
+    # ---- analyse (a model it cannot analyse costs the run its analysis, not its result)
+    analysis = None
+    if cfg.analyse.enabled:
+        an_key = runner.key("analyse", to_table(cfg.analyse), runner.content("refine"))
+        try:
+            analysis = runner.stage("analyse", an_key, lambda: _analyse(model, cfg.analyse, out, not quiet),
+                                    lambda: _read_analysis(out))  # fmt: skip
+        except AetInputError as exc:
+            log.warning(f"analyse: skipped: {exc}")
+    else:
+        log.info("analyse: off ([analyse] enabled = false)")
+
     # ---- summary and report (always rewritten: cheap)
     runner.current = "report"
     summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start)
+    if analysis is not None:
+        summary.analysis = _analysis_record(analysis)
     with atomic_paths(out / "summary.json") as (tmp,):
         dump_json(summary.to_dict(), tmp)
     t = time.perf_counter()
     from aet.pipeline.report import write_report
 
     write_report(out / "report.html", summary, tomogram, augmented, model, ts, rfac.calculated,
-                 list(rfac.R1_per_projection), truth=truth)  # fmt: skip
+                 list(rfac.R1_per_projection), truth=truth, analysis=analysis)  # fmt: skip
     log.info(f"report: wrote {out / 'report.html'} in {time.perf_counter() - t:.1f} s")
     del uncertainty
     return RunResult(out, summary, model, runner.skipped)
@@ -533,6 +558,39 @@ def _read_rfactor(out: Path) -> RFactors:
     with np.load(out / ".aet/rfactor.npz", allow_pickle=False) as f:
         r1, r1_mean, r2 = (float(v) for v in f["scalars"])
         return RFactors(r1, r1_mean, r2, tuple(f["r1_per_projection"].tolist()), str(f["fit"]), f["calculated"])
+
+
+def _analyse(model: AtomicModel, a: AnalyseStage, out: Path, progress: bool) -> None:
+    from aet.analysis import analyse, write_analysis
+
+    found = analyse(model, a.lattice_constant, a.cutoff, a.strain_radius, progress=progress)
+    write_analysis(out / "analysis", model, found, overwrite=True)
+
+
+def _read_analysis(out: Path) -> Analysis:
+    atoms = ase.io.read(out / "analysis/atoms.xyz", format="extxyz", index=0)
+    summary = json.loads((out / "analysis/analysis.json").read_text())
+    # ase leaves Atoms.arrays unannotated in places; it is a plain dict of arrays
+    per_atom = {k: np.asarray(v) for k, v in atoms.arrays.items() if k not in ("numbers", "positions")}  # type: ignore[union-attr]
+    return Analysis(per_atom, summary, list(summary.get("notes", [])))
+
+
+def _analysis_record(analysis: Analysis) -> dict[str, Any]:
+    """The key figures of the analysis for summary.json (the whole of it is in analysis/analysis.json)."""
+    s = analysis.summary
+    record: dict[str, Any] = {
+        "structure": s["structure"]["counts"],
+        "twin_atoms": s["structure"]["twin_atoms"],
+        "grains": len(s.get("grains", [])),
+        "first_rdf_peak_A": s["neighbours"]["rdf"]["first_peak_A"],
+        "mean_coordination": s["neighbours"]["mean_coordination"],
+    }
+    if "facets" in s:
+        record["facet_area_fractions"] = s["facets"]["area_fractions"]
+    if "l10_order" in s.get("chemistry", {}):
+        record["l10_order_S"] = s["chemistry"]["l10_order"]["S"]
+    record["notes"] = analysis.notes
+    return record
 
 
 # ------------------------------------------------------------------------------------------------ helpers

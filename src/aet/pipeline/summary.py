@@ -51,6 +51,7 @@ class RunSummary:
         comparison, comparison_traced: the final and the traced model against a ground truth, when one was given.
         alignment: what ``[prepare] align`` found (:class:`aet.prepare.align.Alignment` as a dict), or why it was
             skipped (``{"skipped": reason}``); None when alignment was off.
+        analysis: key figures of the structure analysis (``aet analyse``), None when it was off or failed.
     """
 
     atoms: dict[str, int]
@@ -65,6 +66,7 @@ class RunSummary:
     comparison: Comparison | None = None
     comparison_traced: Comparison | None = None
     alignment: dict[str, Any] | None = None
+    analysis: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=lambda: _versions())
 
     @property
@@ -95,6 +97,8 @@ class RunSummary:
         }  # fmt: skip
         if self.alignment is not None:
             out["alignment"] = self.alignment
+        if self.analysis is not None:
+            out["analysis"] = self.analysis  # the key figures; all of them in analysis/analysis.json
         if self.comparison is not None:
             out["comparison"] = self.comparison.to_dict()
         if self.comparison_traced is not None:

@@ -97,6 +97,21 @@ class RefineStage(RefineSettings):
 
 
 @dataclass(frozen=True)
+class AnalyseStage(Settings):
+    """[analyse]: the structure analysis of the final model (``aet analyse``)."""
+
+    TABLE: ClassVar[str] = "analyse"
+    enabled: bool = setting(True, "Analyse the final model: neighbours, structure, facets, strain, order.")
+    lattice_constant: float | None = setting(
+        None, "Reference lattice constant for strain; none: fitted per grain (zero mean strain).", unit="Å", minimum=0.5
+    )
+    cutoff: float | None = setting(None, "First-shell cut-off; none: (1 + √2)/2 × the nearest-neighbour distance.",
+                                   unit="Å", minimum=0.5)  # fmt: skip
+    strain_radius: float | None = setting(None, "Smoothing radius of the strain maps; none: 3 lattice constants.",
+                                          unit="Å", minimum=1.0)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ReportSettings(Settings):
     """What the HTML report shows."""
 
@@ -117,17 +132,19 @@ class RunConfig:
     augment: AugmentStage = AugmentStage()
     trace: TraceSettings = TraceSettings()
     refine: RefineStage = RefineStage()
+    analyse: AnalyseStage = AnalyseStage()
     report: ReportSettings = ReportSettings()
 
     #: The tables other than [reconstruct], and their classes.
     TABLES: ClassVar[dict[str, type[Settings]]] = {
         "input": InputSettings, "run": RunOptions, "prepare": PrepareSettings, "augment": AugmentStage,
-        "trace": TraceSettings, "refine": RefineStage, "report": ReportSettings,
+        "trace": TraceSettings, "refine": RefineStage, "analyse": AnalyseStage,
+        "report": ReportSettings,
     }  # fmt: skip
 
     def tables(self) -> dict[str, dict[str, Any]]:
         """The config as TOML tables (``None`` written as each field's ``none`` word)."""
         out = {name: to_table(getattr(self, name)) for name in self.TABLES}
         out["reconstruct"] = to_table(self.reconstruct) | to_table(self.method)
-        order = ["input", "run", "prepare", "reconstruct", "augment", "trace", "refine", "report"]
+        order = ["input", "run", "prepare", "reconstruct", "augment", "trace", "refine", "analyse", "report"]
         return {k: out[k] for k in order}
