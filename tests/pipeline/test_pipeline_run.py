@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
 
@@ -76,13 +77,19 @@ def test_outputs(small_run) -> None:
     c = compare(got["xyz"], truth, radius=0.9)
     assert c.recall >= 0.98 and c.precision >= 0.98 and c.rmsd_pm < 20, c.to_dict()
     assert got["summary"]["comparison"]["recall"] == pytest.approx(c.recall)
-    assert set(got["summary"]["timings_s"]) >= {"reconstruct", "augment", "trace", "refine", "total"}
+    assert set(got["summary"]["timings_s"]) >= {"reconstruct", "augment", "trace", "refine", "analyse", "total"}
+    # the structure analysis stage: per-atom columns beside the model, its key figures in summary.json and the report
+    analysed = ase.io.read(out / "analysis" / "atoms.xyz", format="extxyz")
+    assert len(analysed) == len(got["xyz"]) and "structure" in analysed.arrays and "strain" in analysed.arrays
+    assert got["summary"]["analysis"]["structure"]["fcc"] > 0
+    assert json.loads((out / "analysis" / "analysis.json").read_text())["n_atoms"] == len(got["xyz"])
+    assert "Structure analysis" in got["report"]
 
 
 def test_rerun_skips_unchanged_stages(small_run) -> None:
     truth, ts, out, result = small_run
     again = run(ts, out, overrides=FAST, quiet=True)
-    assert again.skipped == ["prepare", "reconstruct", "augment", "trace", "refine", "rfactor"]
+    assert again.skipped == ["prepare", "reconstruct", "augment", "trace", "refine", "rfactor", "analyse"]
     assert len(again.model) == len(result.model)
     traced = (out / "atoms_traced.xyz").read_bytes()
     changed = run(ts, out, overrides={**FAST, "trace": {"min_distance": 3.0}}, quiet=True)

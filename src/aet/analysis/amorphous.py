@@ -4,12 +4,10 @@ needs a periodic box and does not give the edge count of each face)."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import freud
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial import QhullError, Voronoi
+from scipy.spatial import QhullError, Voronoi, cKDTree
 
 from aet.analysis.neighbours import Neighbours, _box
 
@@ -28,48 +26,73 @@ def steinhardt(positions: npt.NDArray[np.float64], nbrs: Neighbours) -> dict[str
     return out
 
 
-def _polygon_area(points: npt.NDArray[np.float64]) -> float:
-    """Area (Å²) of a planar convex polygon given by its vertices in any order."""
-    c = points.mean(0)
-    normal = np.cross(points[1] - points[0], points[2] - points[0])
-    if np.linalg.norm(normal) == 0:
-        return 0.0
-    normal /= np.linalg.norm(normal)
-    u = points[0] - c
-    u /= np.linalg.norm(u)
-    v = np.cross(normal, u)
-    ang = np.arctan2((points - c) @ v, (points - c) @ u)
-    p = points[np.argsort(ang)] - c
-    return float(0.5 * np.abs(np.cross(p, np.roll(p, -1, axis=0)) @ normal).sum())
-
-
 def voronoi_indices(
-    positions: npt.NDArray[np.float64], interior: npt.NDArray[np.bool_], min_face_fraction: float = 0.01
+    positions: npt.NDArray[np.float64],
+    interior: npt.NDArray[np.bool_],
+    min_face_fraction: float = 0.01,
+    reach: float = 8.0,
 ) -> dict[int, tuple[int, int, int, int]]:
-    """Voronoi index ⟨n3, n4, n5, n6⟩ of each interior atom (surface cells are open and skipped).
+    """Voronoi index ⟨n3, n4, n5, n6⟩ (faces with 3, 4, 5, 6 edges) of each ``interior`` atom.
 
     Faces smaller than ``min_face_fraction`` of the cell's total face area are dropped, as usual for metallic
-    glasses, so that near-degenerate vertices do not add spurious tiny faces.
+    glasses, so that near-degenerate vertices do not add spurious tiny faces. Only the atoms within ``reach`` Å of
+    an indexed atom enter the tessellation (a cell depends on its neighbours only). Vectorised over all faces: each
+    face's vertices are put in order by their angle about the face normal (the line between its two atoms), then
+    its area is the shoelace sum.
     """
     pos = np.asarray(positions, dtype=np.float64)
+    targets = np.flatnonzero(interior)
+    if len(targets) == 0:
+        return {}
+    near = np.zeros(len(pos), bool)
+    for hits in cKDTree(pos).query_ball_point(pos[targets], reach):
+        near[hits] = True
+    local = np.flatnonzero(near)
     try:
-        vor = Voronoi(pos)
+        vor = Voronoi(pos[local])
     except (QhullError, ValueError):
         return {}
-    faces: dict[int, list[tuple[float, int]]] = {}
-    for (a, b), verts in zip(vor.ridge_points, vor.ridge_vertices, strict=True):
-        if -1 in verts or not (interior[a] or interior[b]):
-            continue
-        area = _polygon_area(vor.vertices[verts])
-        for atom in (a, b):
-            if interior[atom]:
-                faces.setdefault(int(atom), []).append((area, len(verts)))
-    out = {}
-    for atom, fl in faces.items():
-        total = sum(a for a, _ in fl)
-        edges = Counter(n for a, n in fl if a >= min_face_fraction * total)
-        out[atom] = (edges[3], edges[4], edges[5], edges[6])
-    return out
+    is_target = interior[local]
+    lengths = np.array([len(v) for v in vor.ridge_vertices])
+    flat = np.fromiter((k for v in vor.ridge_vertices for k in v), dtype=np.int64, count=int(lengths.sum()))
+    ridge = np.repeat(np.arange(len(lengths)), lengths)
+    bounded = np.ones(len(lengths), bool)
+    bounded[ridge[flat < 0]] = False
+    a, b = vor.ridge_points.T
+    keep = bounded & (is_target[a] | is_target[b])
+    sel = keep[ridge]
+    ridge, flat = ridge[sel], flat[sel]
+    verts = vor.vertices[flat]
+    normal = vor.points[b] - vor.points[a]
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    centre = np.zeros((len(lengths), 3))
+    np.add.at(centre, ridge, verts)
+    centre[keep] /= lengths[keep, None]
+    rel = verts - centre[ridge]
+    n = normal[ridge]
+    helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    u = np.cross(n, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.cross(n, u)
+    order = np.lexsort((np.arctan2((rel * v).sum(1), (rel * u).sum(1)), ridge))
+    ridge, rel, n = ridge[order], rel[order], n[order]
+    starts = np.flatnonzero(np.r_[True, ridge[1:] != ridge[:-1]])
+    nxt = np.arange(len(ridge)) + 1
+    ends = np.r_[starts[1:], len(ridge)]
+    nxt[ends - 1] = starts  # close each polygon
+    twice = (np.cross(rel, rel[nxt]) * n).sum(1)
+    area = np.zeros(len(lengths))
+    area[ridge[starts]] = 0.5 * np.abs(np.add.reduceat(twice, starts))
+    faces = np.flatnonzero(keep)
+    owner = np.concatenate([a[faces], b[faces]])
+    face_area = np.concatenate([area[faces], area[faces]])
+    edges = np.concatenate([lengths[faces], lengths[faces]])
+    total = np.bincount(owner, weights=face_area, minlength=len(local))
+    counted = is_target[owner] & (face_area >= min_face_fraction * total[owner]) & (edges >= 3) & (edges <= 6)
+    hist = np.zeros((len(local), 7), dtype=np.int64)
+    np.add.at(hist, (owner[counted], edges[counted]), 1)
+    return {int(local[k]): (int(hist[k, 3]), int(hist[k, 4]), int(hist[k, 5]), int(hist[k, 6]))
+            for k in np.flatnonzero(is_target)}  # fmt: skip
 
 
 def icosahedral_fraction(indices: dict[int, tuple[int, int, int, int]]) -> float:

@@ -186,6 +186,7 @@ def analyse(
                 for b_ in real[i:]:
                     part = rdf(pos, r_max=min(10.0, 4 * nn), query=el == a_, points=el == b_, pair=f"{a_}-{b_}")
                     chem["partial_first_peaks_A"][part.pair] = part.first_peak()
+                    chem.setdefault("partial_rdf", {"r_A": part.r.tolist()})[part.pair] = part.g.tolist()
             if lattices and lattices[0][0].structure == "fcc":
                 members = lattices[0][1]
                 order = l10_order(sites[members], [model.elements[k] for k in members])

@@ -995,6 +995,9 @@ def analysis_section(model: AtomicModel, analysis: Analysis) -> str:
                               "Left: g(r) of the whole particle (normalised by its own density; it falls off at large "
                               "r because the particle is finite). Right: distributions of the per-atom Steinhardt q4 "
                               "and q6 over first-shell neighbours."))  # fmt: skip
+    facet = analysis.per_atom.get("facet")
+    if facet is not None and "facets" in s:
+        parts.append(_facet_figure(model, np.asarray(facet).astype(str)))
     strain = analysis.per_atom.get("strain_crystal")
     if strain is not None and np.isfinite(strain).any():
         eps = np.asarray(strain).reshape(-1, 3, 3)
@@ -1006,7 +1009,7 @@ def analysis_section(model: AtomicModel, analysis: Analysis) -> str:
         lim = max(float(np.nanpercentile(np.abs(eps[:, [0, 1, 2], [0, 1, 2]]), 98)) * 100, 0.1)
         for k, (ax, name) in enumerate(zip(axes, ("ε[100]", "ε[010]", "ε[001]"), strict=True)):
             sc = ax.scatter(pos[near, 0], pos[near, 1], c=eps[near, k, k] * 100, cmap="RdBu_r", vmin=-lim, vmax=lim,
-                            s=14)  # fmt: skip
+                            s=14, edgecolors="0.6", linewidths=0.3)  # fmt: skip
             ax.set_aspect("equal")
             ax.set_title(name)
             ax.set_xlabel("x (Å)")
@@ -1016,6 +1019,33 @@ def analysis_section(model: AtomicModel, analysis: Analysis) -> str:
                                   f"Normal strain along each grain's cube axes, atoms within 1.5 Å of the central "
                                   f"plane z = {centre:.1f} Å; tension positive (red)."))  # fmt: skip
     return "\n".join(parts)
+
+
+#: Colours of the facet families in the facet view.
+_FACET_COLOURS = {"{111}": "#1f77b4", "{100}": "#d62728", "{110}": "#2ca02c", "high-index": "#9467bd",
+                  "edge": "#7f7f7f"}  # fmt: skip
+
+
+def _facet_figure(model: AtomicModel, facet: np.ndarray) -> str:
+    """Surface atoms seen from +z and from +x, coloured by facet (the near half of the particle in each view)."""
+    pos = model.positions
+    centre = pos.mean(0)
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    for ax, (depth, (h, v)) in zip(fig.subplots(1, 2), ((2, (0, 1)), (0, (1, 2))), strict=True):
+        near = pos[:, depth] >= centre[depth]
+        order = np.argsort(pos[:, depth])
+        for name, colour in _FACET_COLOURS.items():
+            pick = order[(facet[order] == name) & near[order]]
+            if len(pick):
+                ax.scatter(pos[pick, h], pos[pick, v], s=16, c=colour, label=name, edgecolors="none")
+        ax.set_aspect("equal")
+        ax.set_xlabel("xyz"[h] + " (Å)")
+        ax.set_ylabel("xyz"[v] + " (Å)")
+        ax.set_title(f"seen from +{'xyz'[depth]}")
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=9)
+    return _figure_html(fig, "Facet view of the surface atoms",
+                        "Surface atoms coloured by the facet they lie on (the hull face's family against the grain's "
+                        "cube axes); edges and corners grey.")  # fmt: skip
 
 
 def write_analysis_report(path: Path, model: AtomicModel, analysis: Analysis) -> Path:
