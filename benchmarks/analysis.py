@@ -53,7 +53,7 @@ def _parts(model: AtomicModel) -> dict[str, float]:
         members = grain == 0
         lat, sites = timed("lattice fit", lambda: fit_lattice(pos[members]))
         timed("strain", lambda: strain_tensors(pos[members], lat, sites))
-        timed("facets", lambda: facets(pos, surface, grain, [lat.rotation], nn))
+        timed("facets", lambda: facets(pos, surface, grain, {0: lat.rotation}, nn))
     timed("q4, q6 (freud)", lambda: steinhardt(pos, nbrs))
     timed("voronoi", lambda: voronoi_indices(pos, ~surface & (grain < 0)))
     return t
@@ -66,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     a = 3.85
-    crystal = truncated_octahedron("Pt", _size_for(args.atoms, a**3 / 4), a)
+    crystal = truncated_octahedron("Pt", _size_for(args.atoms, a**3 / 4) * 1.08, a)  # the next shell: 134k atoms
     crystal = thermal_displacement(random_alloy(crystal, ["Fe", "Pt"], [0.5, 0.5]), 0.05 / np.sqrt(3))
     glass = amorphous("Pt", _size_for(args.atoms, 15.1))
     rows, extra = [], {}

@@ -45,7 +45,7 @@ def test_facet_labels(build) -> None:  # type: ignore[no-untyped-def]
     for frame in (np.eye(3), turn):  # as built, and turned at random: the labels follow the fitted lattice
         moved = pos @ frame.T
         lattice, _ = fit_lattice(moved)
-        labels, found = facets(moved, surface, np.zeros(len(pos), np.int64), [lattice.rotation], 2.77)
+        labels, found = facets(moved, surface, np.zeros(len(pos), np.int64), {0: lattice.rotation}, 2.77)
         assert np.mean(labels[surface] == truth[surface]) >= 0.95
         areas = facet_areas(found)
         assert set(areas) == {"{100}", "{111}"}

@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from aet.analysis.lattice import fit_lattice, in_lattice_frame, strain_tensors
 from aet.metrics.surface import surface_atoms
-from aet.simulate.structures import _fcc_a, cuboctahedron
+from aet.simulate.structures import _fcc_a, cuboctahedron, sphere
 
 A = _fcc_a("Pt", None)
 GRADIENT = 5e-4  # εxx = GRADIENT · x (Å⁻¹): 0 at the centre, ±1.1 % at the faces of a 4.5 nm particle
@@ -58,3 +58,14 @@ def test_lattice_found_in_any_orientation(particle: tuple[np.ndarray, np.ndarray
     crystal = in_lattice_frame(eps, lattice)
     expected = lattice.rotation.T @ np.diag([0.01, 0, 0]) @ lattice.rotation
     np.testing.assert_allclose(np.median(crystal[interior], axis=0), expected, atol=5e-4)
+
+
+def test_bcc_lattice_and_strain() -> None:
+    pos = sphere("Fe", 3.5).positions  # ASE's Fe: a = 2.87 Å
+    interior = ~surface_atoms(pos)
+    turn = Rotation.from_euler("zyz", [10, 20, 30], degrees=True).as_matrix()
+    strained = (pos @ turn.T) * [1.01, 1.0, 1.0]
+    lattice, sites = fit_lattice(strained, "bcc", 2.87)
+    assert np.all(sites % 2 == sites[:, :1] % 2)  # bcc sites: all indices even or all odd (units of a/2)
+    eps = strain_tensors(strained, lattice, sites)
+    assert np.abs(eps[interior, 0, 0] - 0.01).max() <= 0.001

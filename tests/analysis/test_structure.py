@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 from scipy.spatial import cKDTree
 
-from aet.analysis.structure import FCC, HCP, grains, planar_defects, structure_types
+from aet.analysis.structure import BCC, FCC, HCP, OTHER, grains, planar_defects, structure_types
 from aet.metrics.surface import surface_atoms
-from aet.simulate.structures import cuboctahedron, decahedron, icosahedron
+from aet.simulate.structures import cuboctahedron, decahedron, icosahedron, sphere
 
 
 def test_fcc_interior_is_fcc_even_with_noise() -> None:
@@ -75,3 +75,14 @@ def test_grains_of_a_decahedron_are_its_five_segments() -> None:
     sizes = np.bincount(label[label >= 0])
     assert len(sizes) == 5
     assert sizes.min() > 0.8 * sizes.max()
+
+
+def test_bcc_particle() -> None:
+    """A bcc Fe sphere: every atom with its full first and second shells (8 + 6) is bcc, and nothing else is
+    crystalline; atoms under the surface lack second neighbours and are "other"."""
+    pos = sphere("Fe", 3.5).positions
+    d, _ = cKDTree(pos).query(pos, k=15)
+    full = d[:, 14] < 1.1 * 2.87  # the 14th neighbour is the sixth second-shell one, at a = 2.87 Å
+    types = structure_types(pos)
+    assert np.all(types[full] == BCC)
+    assert set(np.unique(types)) <= {OTHER, BCC}

@@ -130,12 +130,16 @@ def analyse(
         for g in range(int(grain.max()) + 1):
             members = np.flatnonzero(grain == g)
             structure = "bcc" if (types[members] == BCC).sum() > (types[members] == FCC).sum() else "fcc"
-            lat, grain_sites = fit_lattice(pos[members], structure, lattice_constant)
+            try:
+                lat, grain_sites = fit_lattice(pos[members], structure, lattice_constant)
+            except AetInputError as exc:
+                out.notes.append(f"grain {g} ({len(members)} atoms) has no lattice fitted, so no strain: {exc}")
+                continue
             sites[members] = grain_sites
             eps = strain_tensors(pos[members], lat, grain_sites, strain_radius)
             strain[members] = eps
             strain_crystal[members] = in_lattice_frame(eps, lat)
-            lattices.append((lat, members))
+            lattices.append((g, lat, members))
         out.per_atom["strain"] = strain.reshape(n, 9)
         out.per_atom["strain_crystal"] = strain_crystal.reshape(n, 9)
         out.summary["grains"] = [{
@@ -145,9 +149,9 @@ def analyse(
             "mean_strain_crystal": np.nanmean(strain_crystal[members], axis=0).tolist(),
             "rms_strain_crystal": np.sqrt(np.nanmean((strain_crystal[members]
                                                       - np.nanmean(strain_crystal[members], 0)) ** 2, 0)).tolist(),
-        } for g, (lat, members) in enumerate(lattices)]  # fmt: skip
+        } for g, lat, members in lattices]  # fmt: skip
         if lattices:
-            labels, found = facets(pos, surface, grain, [lat.rotation for lat, _ in lattices], nn)
+            labels, found = facets(pos, surface, grain, {g: lat.rotation for g, lat, _ in lattices}, nn)
             areas = facet_areas(found)
             out.per_atom["facet"] = labels
             out.summary["facets"] = {
@@ -168,9 +172,9 @@ def analyse(
             out.notes.append(f"the model has one species ({real[0]}): there is no chemical order to analyse.")
         else:
             if lattices:
-                a = lattices[0][0].a
+                a = lattices[0][1].a
                 mids = (np.r_[0.0, (np.sqrt([0.5, 1.0, 1.5]) + np.sqrt([1.0, 1.5, 2.0])) / 2] * a
-                        if lattices[0][0].structure == "fcc"
+                        if lattices[0][1].structure == "fcc"
                         else np.r_[0.0, (np.sqrt([0.75, 1.0, 2.0]) + np.sqrt([1.0, 2.0, 2.75])) / 2] * a)  # fmt: skip
                 shells = list(zip(mids[:-1], mids[1:], strict=True))
             else:
@@ -187,11 +191,11 @@ def analyse(
                     part = rdf(pos, r_max=min(10.0, 4 * nn), query=el == a_, points=el == b_, pair=f"{a_}-{b_}")
                     chem["partial_first_peaks_A"][part.pair] = part.first_peak()
                     chem.setdefault("partial_rdf", {"r_A": part.r.tolist()})[part.pair] = part.g.tolist()
-            if lattices and lattices[0][0].structure == "fcc":
-                members = lattices[0][1]
+            if lattices and lattices[0][1].structure == "fcc":
+                members = lattices[0][2]
                 order = l10_order(sites[members], [model.elements[k] for k in members])
                 axis = order.pop("axis")
-                order["c_axis_model"] = None if axis is None else lattices[0][0].rotation[:, int(axis)].tolist()
+                order["c_axis_model"] = None if axis is None else lattices[0][1].rotation[:, int(axis)].tolist()
                 chem["l10_order"] = order
             out.summary["chemistry"] = chem
         advance()

@@ -42,7 +42,7 @@ def facets(
     positions: npt.NDArray[np.float64],
     surface: npt.NDArray[np.bool_],
     grain: npt.NDArray[np.int64],
-    rotations: list[npt.NDArray[np.float64]],
+    rotations: dict[int, npt.NDArray[np.float64]],
     nn_distance: float,
 ) -> tuple[npt.NDArray[np.str_], list[Facet]]:
     """Facet label of every atom ("interior" for interior atoms) and the list of facets.
@@ -78,7 +78,8 @@ def facets(
     result = []
     for k, (n, _, area) in enumerate(merged):
         owners = grain[on[:, k] & (grain >= 0)]
-        rotation = rotations[int(np.bincount(owners).argmax())] if len(owners) else rotations[0]
+        owner = int(np.bincount(owners).argmax()) if len(owners) else -1
+        rotation = rotations.get(owner, next(iter(rotations.values())))
         result.append(Facet(family(rotation.T @ n), n, area, int(on[:, k].sum())))
     count = on.sum(1)
     single = np.flatnonzero(count == 1)

@@ -48,7 +48,9 @@ def _orientation(pos: npt.NDArray[np.float64], structure: str, nn: float) -> npt
     """Crystal orientation from the bond directions: the most common one, then the most common at the lattice's
     angle to it (60° fcc, 70.5° bcc), aligned with two ideal bonds, then all bonds by a Kabsch fit."""
     ideal = _NN[structure] / np.linalg.norm(_NN[structure], axis=1, keepdims=True)
-    pairs = cKDTree(pos).query_pairs(SHELL_FACTOR * nn * (1.0 if structure == "fcc" else 1.05), output_type="ndarray")
+    # first-shell bonds only: halfway to the second shell (√2 × nn in fcc, 2/√3 × nn in bcc)
+    reach = SHELL_FACTOR if structure == "fcc" else (1 + 2 / 3**0.5) / 2
+    pairs = cKDTree(pos).query_pairs(reach * nn, output_type="ndarray")
     if len(pairs) < 6:
         raise AetInputError("too few bonds to fit a lattice; the grain needs at least a few unit cells of atoms.")
     rng = np.random.default_rng(0)

@@ -225,9 +225,8 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
 
     # ---- summary and report (always rewritten: cheap)
     runner.current = "report"
-    summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start)
-    if analysis is not None:
-        summary.analysis = _analysis_record(analysis)
+    summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start,
+                       None if analysis is None else _analysis_record(analysis))  # fmt: skip
     with atomic_paths(out / "summary.json") as (tmp,):
         dump_json(summary.to_dict(), tmp)
     t = time.perf_counter()
@@ -598,7 +597,7 @@ def _analysis_record(analysis: Analysis) -> dict[str, Any]:
 
 def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
              refine_report: RefineReport | None, rfac: RFactors, runner: _Stages, truth: AtomicModel | None,
-             seconds: float) -> RunSummary:  # fmt: skip
+             seconds: float, analysis: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
     comparisons: dict[str, Any] = {}
     if truth is not None:
         from aet.metrics import compare
@@ -616,6 +615,7 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
         skipped_stages=tuple(runner.skipped),
         seed=cfg.run.seed,
         alignment=_alignment_record(ts),
+        analysis=analysis,
         **comparisons,
     )
 
