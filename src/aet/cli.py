@@ -512,7 +512,8 @@ def analyse(
     cutoff: Annotated[float | None, typer.Option(help="First-shell cut-off, Å; default (1 + √2)/2 × the "
                                                       "nearest-neighbour distance.")] = None,  # fmt: skip
     strain_radius: Annotated[float | None, typer.Option(
-        help="Smoothing radius of the strain maps, Å; default 3 lattice constants.")] = None,  # fmt: skip
+        help="Smoothing radius of the strain maps, Å; default 3.5 lattice constants, more near the surface.",
+    )] = None,  # fmt: skip
     overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier analysis in --out.")] = False,
 ) -> None:
     """Structure analysis: coordination, RDF, surface facets, local structure (CNA), twins and grains, strain per

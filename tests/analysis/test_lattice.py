@@ -32,15 +32,16 @@ def test_strain_map_matches_imposed_strain(particle: tuple[np.ndarray, np.ndarra
     pos, interior = particle
     strained, true = _strained(kind, pos)
     lattice, sites = fit_lattice(strained, "fcc", A)
-    eps = strain_tensors(strained, lattice, sites)
+    eps, _ = strain_tensors(strained, lattice, sites)
     assert np.abs(eps[interior, 0, 0] - true[interior]).max() <= 0.001
     assert np.abs(eps[interior, 1, 1]).max() <= 0.001  # nothing invented across the pull
-    # 10 pm RMS position noise: ≥ 95 % of interior atoms within ±0.3 %, RMS error ≤ 0.15 %
+    # 10 pm RMS position noise: every interior atom within ±0.3 %
     noisy = strained + np.random.default_rng(1).normal(0, 0.1 / np.sqrt(3), pos.shape)
     lattice, sites = fit_lattice(noisy, "fcc", A)
-    err = strain_tensors(noisy, lattice, sites)[interior, 0, 0] - true[interior]
-    assert np.mean(np.abs(err) <= 0.003) >= 0.95
-    assert np.sqrt(np.mean(err**2)) <= 0.0015
+    err = strain_tensors(noisy, lattice, sites)[0][interior, 0, 0] - true[interior]
+    print(kind, np.abs(err).max(), np.sqrt(np.mean(err**2)))
+    assert np.abs(err).max() <= 0.003
+    assert np.sqrt(np.mean(err**2)) <= 0.001
 
 
 def test_lattice_found_in_any_orientation(particle: tuple[np.ndarray, np.ndarray]) -> None:
@@ -53,7 +54,7 @@ def test_lattice_found_in_any_orientation(particle: tuple[np.ndarray, np.ndarray
     assert lattice.a == pytest.approx(A * 1.01 ** (1 / 3), rel=1e-3)
     assert lattice.rms_misfit < 0.2
     lattice, sites = fit_lattice(strained, "fcc", A)
-    eps = strain_tensors(strained, lattice, sites)
+    eps, _ = strain_tensors(strained, lattice, sites)
     assert np.abs(eps[interior, 0, 0] - 0.01).max() <= 0.001
     crystal = in_lattice_frame(eps, lattice)
     expected = lattice.rotation.T @ np.diag([0.01, 0, 0]) @ lattice.rotation
@@ -67,5 +68,5 @@ def test_bcc_lattice_and_strain() -> None:
     strained = (pos @ turn.T) * [1.01, 1.0, 1.0]
     lattice, sites = fit_lattice(strained, "bcc", 2.87)
     assert np.all(sites % 2 == sites[:, :1] % 2)  # bcc sites: all indices even or all odd (units of a/2)
-    eps = strain_tensors(strained, lattice, sites)
+    eps, _ = strain_tensors(strained, lattice, sites)
     assert np.abs(eps[interior, 0, 0] - 0.01).max() <= 0.001

@@ -75,7 +75,8 @@ def analyse(
         model: positions in Å and element symbols ("X" for unknown species: chemistry is then skipped).
         lattice_constant: Å; fitted per grain when not given (strain is then relative to the grain's mean lattice).
         cutoff: first-shell cut-off in Å; default (1 + √2)/2 × the median nearest-neighbour distance.
-        strain_radius: Å, the strain map's smoothing radius; default 3 lattice constants.
+        strain_radius: Å, the strain map's smoothing radius for every atom; default 3.5 lattice constants,
+            growing near the surface to keep the map's precision (the radius used is the column strain_radius).
     """
     n = len(model)
     check_model_size(n)
@@ -126,6 +127,7 @@ def analyse(
         strain = np.full((n, 3, 3), np.nan)
         strain_crystal = np.full((n, 3, 3), np.nan)
         lattices = []
+        radius_used = np.full(n, np.nan)
         sites = np.zeros((n, 3), dtype=np.int64)
         for g in range(int(grain.max()) + 1):
             members = np.flatnonzero(grain == g)
@@ -136,12 +138,13 @@ def analyse(
                 out.notes.append(f"grain {g} ({len(members)} atoms) has no lattice fitted, so no strain: {exc}")
                 continue
             sites[members] = grain_sites
-            eps = strain_tensors(pos[members], lat, grain_sites, strain_radius)
+            eps, radius_used[members] = strain_tensors(pos[members], lat, grain_sites, strain_radius)
             strain[members] = eps
             strain_crystal[members] = in_lattice_frame(eps, lat)
             lattices.append((g, lat, members))
         out.per_atom["strain"] = strain.reshape(n, 9)
         out.per_atom["strain_crystal"] = strain_crystal.reshape(n, 9)
+        out.per_atom["strain_radius"] = radius_used
         out.summary["grains"] = [{
             "grain": g, "structure": lat.structure, "atoms": int(len(members)), "lattice_constant_A": lat.a,
             "lattice_constant_given": lattice_constant is not None, "rms_misfit_A": lat.rms_misfit,

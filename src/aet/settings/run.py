@@ -107,8 +107,10 @@ class AnalyseStage(Settings):
     )
     cutoff: float | None = setting(None, "First-shell cut-off; none: (1 + √2)/2 × the nearest-neighbour distance.",
                                    unit="Å", minimum=0.5)  # fmt: skip
-    strain_radius: float | None = setting(None, "Smoothing radius of the strain maps; none: 3 lattice constants.",
-                                          unit="Å", minimum=1.0)  # fmt: skip
+    strain_radius: float | None = setting(
+        None, "Smoothing radius of the strain maps; none: 3.5 lattice constants, growing near the surface.", unit="Å",
+        minimum=1.0,
+    )
 
 
 @dataclass(frozen=True)
