@@ -56,8 +56,9 @@ def test_twin_planes_of_decahedron_and_icosahedron_are_found() -> None:
                          (icosahedron("Pt", 4.0), _icosahedron_twin_atoms)):  # fmt: skip
         pos = model.positions
         interior = ~surface_atoms(pos)
-        # twin-plane atoms with all 12 neighbours: a Marks decahedron's re-entrant grooves leave some twin atoms
-        # under the surface with 11, which no 12-neighbour signature (hcp or any) describes
+        # twin-plane atoms with all 12 neighbours: the bottoms of a Marks decahedron's re-entrant grooves are twin
+        # atoms with 10 neighbours (too narrow for the α-shape probe, so "interior"), which no 12-neighbour
+        # signature describes
         full = np.array([len(n) for n in cKDTree(pos).query_ball_point(pos, 1.207 * 2.77)]) == 13
         twin = truth(pos) & interior & full
         assert twin.sum() > 50

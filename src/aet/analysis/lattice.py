@@ -151,9 +151,12 @@ def _local_fit(ideal: Array, disp: Array, rows: npt.NDArray[np.int64], radius: f
     near.data[:] = 1.0
     near = near + csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), rows)), shape=near.shape)  # self, left out
     m, dm = _monomials(x)
-    n = len(x)
-    normal = np.asarray(near @ (m[:, :, None] * m[:, None, :]).reshape(n, -1)).reshape(-1, 10, 10)
-    rhs = np.asarray(near @ (m[:, :, None] * disp[:, None, :]).reshape(n, -1)).reshape(-1, 10, 3)
+    upper = np.triu_indices(10)  # the normal matrices are symmetric: sum the 55 distinct products only
+    flat = np.asarray(near @ (m[:, upper[0]] * m[:, upper[1]]))
+    normal = np.zeros((len(rows), 10, 10))
+    normal[:, upper[0], upper[1]] = flat
+    normal[:, upper[1], upper[0]] = flat
+    rhs = np.asarray(near @ (m[:, :, None] * disp[:, None, :]).reshape(len(x), -1)).reshape(-1, 10, 3)
     ok = np.asarray(near.sum(1)).ravel() >= min_neighbours
     normal[~ok] = np.eye(10)
     deriv = dm[rows]  # [k, monomial, direction]
