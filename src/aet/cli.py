@@ -540,6 +540,80 @@ def analyse(
 
 
 @app.command()
+def track(
+    models: Annotated[list[Path], typer.Argument(help="Atomic models of one particle in time order (XYZ, CSV, …), Å.")],
+    out: Annotated[Path, typer.Option(help="Folder for trajectory.xyz, tracking.json and tracking.html.")],
+    radius: Annotated[float | None, typer.Option(
+        help="Match radius, Å; default 0.8 × the nearest-neighbour distance (holds hops of up to 2 Å in Pt).")] = None,
+    jump_radius: Annotated[float | None, typer.Option(
+        help="Radius for atoms that jumped into a neighbouring vacancy, Å; default 1.3 × the nearest-neighbour "
+             "distance.")] = None,  # fmt: skip
+    move_threshold: Annotated[float, typer.Option(help="An atom moved when its displacement reaches this, Å.")] = 0.5,
+    affine: Annotated[bool, typer.Option(help="Register with an affine map, not a rigid one.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier tracking in --out.")] = False,
+) -> None:
+    """4D AET: follow the atoms through a time series of models: registration, one-to-one correspondences,
+    displacements, hops, vacancy jumps, species swaps, atoms that vanished or appeared."""
+    from aet.errors import AetInputError
+    from aet.tracking import track as run_track
+    from aet.tracking import write_tracking
+
+    found = []
+    for path in models:
+        model = aet.io.read(path, kind="model")
+        if not isinstance(model, AtomicModel):
+            raise AetInputError(f"{path} does not hold an atomic model.")
+        found.append(model)
+    result = run_track(found, radius=radius, jump_radius=jump_radius, move_threshold=move_threshold, affine=affine)
+    paths = write_tracking(out, result, [str(p) for p in models], overwrite)
+    for t, step in enumerate(result.steps):
+        c = step.counts()
+        console.print(f"{t} → {t + 1}: turned {step.registration.rotation_deg:.2f}°, {c['pairs']} pairs, "
+                      f"{c['moved']} moved, {c['jump']} jumps, {c['swap'] // 2} swaps, {c['species_change']} species "
+                      f"changes, {c['vanished']} vanished, {c['appeared']} appeared")  # fmt: skip
+    console.print(f"  wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command(name="run-series")
+def run_series_cmd(
+    tilts: Annotated[list[Path], typer.Argument(help="Tilt series in time order (or one folder holding them).")],
+    out: Annotated[Path, typer.Option(help="Output folder: one run folder per time point (t00, t01, …) and the "
+                                           "tracking.")],  # fmt: skip
+    config: Annotated[Path | None, typer.Option(help="TOML config for every time point (as for aet run).")] = None,
+    pixel_size: _PIXEL = None,
+    elements: Annotated[str | None, typer.Option(help="Species present, comma-separated, e.g. Pt or Fe,Pt.")] = None,
+    angles: _ANGLES = None,
+    augment: Annotated[bool, typer.Option(help="Run the augmentation network (--no-augment to skip).")] = True,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:8786); default a local cluster; 'serial' for no Dask.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes of the local cluster (one thread each).")] = 2,
+    warm_start: Annotated[bool, typer.Option(
+        help="Refine each time point from the refined model of the one before.")] = True,  # fmt: skip
+    force: Annotated[bool, typer.Option(help="Rerun every stage of every time point.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or messages.")] = False,
+) -> None:
+    """4D AET: every time point through aet run (in parallel on Dask, each refinement warm-started from the one
+    before), then the atoms tracked through the final models."""
+    from aet.pipeline.series import run_series
+
+    given = {
+        "input": {"pixel_size": pixel_size, "elements": elements.split(",") if elements is not None else None,
+                  "angles": str(angles) if angles else None},
+        "augment": {"enabled": False if not augment else None},
+    }  # fmt: skip
+    given = {table: {k: v for k, v in values.items() if v is not None} for table, values in given.items()}
+    result = run_series(tilts, out, config, given, scheduler=scheduler, workers=workers, warm_start=warm_start,
+                        force=force, quiet=quiet)  # fmt: skip
+    if not quiet:
+        for t, s in enumerate(result.summaries):
+            console.print(f"t{t:02d}: {s['atoms']['total']} atoms, R1 {s['r1']['R1']:.4f}")
+        moved = sum(st.counts()["moved"] + st.counts()["jump"] for st in result.tracking.steps)
+        console.print(f"{len(result.folders)} time points in {result.seconds:.0f} s; {moved} atoms moved or jumped")
+        console.print(f"  outputs in {out}/: t00 … t{len(result.folders) - 1:02d}, trajectory.xyz, tracking.json, "
+                      "tracking.html, series.json")  # fmt: skip
+
+
+@app.command()
 def compare(
     model: Annotated[Path, typer.Argument(help="Model to score (XYZ, CSV, PDB, CIF, H5, NPZ, MAT, …).")],
     truth: Annotated[Path, typer.Argument(help="True atomic model, same formats.")],

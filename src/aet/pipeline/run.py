@@ -99,6 +99,18 @@ def run(
         quiet: no progress bars or console messages (the log file is always written).
         truth: optional true atoms (simulations): the summary and report then compare against them.
     """
+    result = execute(tilts, out, config, overrides, force=force, quiet=quiet, truth=truth)
+    assert result is not None  # only a run cut short with ``until`` returns none
+    return result
+
+
+def execute(tilts: str | Path | TiltSeries, out: str | Path, config: str | Path | None = None,
+            overrides: dict[str, dict[str, Any]] | None = None, *, force: bool = False, quiet: bool = False,
+            truth: AtomicModel | None = None, until: str | None = None) -> RunResult | None:  # fmt: skip
+    """:func:`run`, or with ``until="trace"`` the stages up to the trace only, returning None (aet run-series runs
+    every time point up to the trace at once, then refines them in order, each warm-started from the one before)."""
+    if until not in (None, "trace"):
+        raise AetUsageError(f"a run can stop after the trace only (until='trace'), not {until!r}.")
     cfg = load_config(config, overrides)
     try:
         elements = check_symbols(list(cfg.input.elements), unknown=False)
@@ -131,7 +143,7 @@ def run(
             progress_log.addHandler(h)
         progress_log.setLevel(logging.INFO)
         try:
-            result = _run_stages(ts_raw, cfg, elements, runner, truth)
+            result = _run_stages(ts_raw, cfg, elements, runner, truth, until)
         except KeyboardInterrupt as err:
             stage = runner.current or "start"
             log.error(f"interrupted at stage {stage}; rerun the same command to resume")
@@ -148,12 +160,12 @@ def run(
         finally:
             for h in to_file:
                 progress_log.removeHandler(h)
-        folder.save(status="done", stage=None)
+        folder.save(status="done" if result is not None else f"done until {until}", stage=None)
     return result
 
 
 def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner: _Stages,
-                truth: AtomicModel | None) -> RunResult:  # fmt: skip
+                truth: AtomicModel | None, until: str | None = None) -> RunResult | None:  # fmt: skip
     """The stages, each skipped when its key (settings and the content of the files it reads) is unchanged."""
     out, log, quiet, device = runner.out, runner.log, not runner.progress, cfg.run.device
     t_start = time.perf_counter()
@@ -199,9 +211,13 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
         "trace", tr_key, lambda: _trace(augmented, tomogram, elements, cfg.trace, out, log),
         lambda: aet.io.read_model(out / "atoms_traced.xyz"),
     )  # fmt: skip
+    if until == "trace":
+        return None
 
     # ---- refine
-    ref_key = runner.key("refine", to_table(cfg.refine), runner.content("trace"), runner.content("prepare"))
+    warm = cfg.refine.warm_start
+    ref_key = runner.key("refine", to_table(cfg.refine), runner.content("trace"), runner.content("prepare"),
+                         _file_hash(Path(warm)) if warm else None)  # fmt: skip
     model, refine_report = runner.stage(
         "refine", ref_key, lambda: _refine(traced, ts, cfg.refine, device, out, not quiet, log),
         lambda: _read_refined(out),
@@ -251,6 +267,9 @@ def _check_settings(cfg: RunConfig) -> None:
             resolve(cfg.augment.model)
     except AetError as err:
         raise AetUsageError(str(err)) from None
+    if cfg.refine.warm_start is not None and not Path(cfg.refine.warm_start).is_file():
+        raise AetUsageError(f"[refine] warm_start names {cfg.refine.warm_start}, which is not a file; give the "
+                            "atoms.xyz of an earlier time point.")  # fmt: skip
     for table, support in (("reconstruct", cfg.reconstruct.support), ("trace", cfg.trace.support)):
         if support not in (None, "auto") and not Path(support).is_file():
             raise AetUsageError(f"[{table}] support names {support}, which is not a file; give a mask volume or auto.")
@@ -524,6 +543,11 @@ def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out
         where = "in no image" if film else "outside the images at some tilt (missing-wedge streaks at the edge)"
         log.warning(f"refine: {int((~inside).sum())} traced atoms project {where} and were dropped.")
         model = model.subset(inside)
+    if r.warm_start:
+        from aet.tracking import warm_start
+
+        model, n = warm_start(model, aet.io.read_model(r.warm_start))
+        log.info(f"refine: {n} of {len(model)} traced atoms start from the refined atoms of {r.warm_start}")
     if r.enabled:
         refined, report = aet.refine(model, ts, r, device=device, progress=progress)
         log.info(f"refine: R1 {report.before.R1:.4f} -> {report.after.R1:.4f}")

@@ -94,6 +94,10 @@ class RefineStage(RefineSettings):
 
     TABLE: ClassVar[str] = "refine"
     enabled: bool = setting(True, "Refine the traced model against the projections.")
+    warm_start: str | None = setting(
+        None, "Refined atoms of an earlier time point of the same particle (file): traced atoms that sit where one of "
+        "its atoms sits (after a rigid registration) start from its refined position and B-factor (aet run-series).",
+    )
 
 
 @dataclass(frozen=True)
