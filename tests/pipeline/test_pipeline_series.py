@@ -54,7 +54,12 @@ def test_series_on_a_local_dask_cluster_then_resumed_serially(series, tmp_path):
     assert "start from the refined atoms of" in (out / "t01" / "log.txt").read_text()
     assert 'warm_start = "none"' in (out / "t00" / "config_used.toml").read_text()  # the first starts cold
     assert f'warm_start = "{out / "t00" / "atoms.xyz"}"' in (out / "t01" / "config_used.toml").read_text()
-    # a second run without Dask finds every stage done
+    # again on a scheduler started apart from aet (any Dask cluster), then without Dask: every stage is found done
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        again = run_series(files, out, overrides=FAST, scheduler=cluster.scheduler_address, quiet=True)
+    assert json.loads((out / "series.json").read_text())["scheduler"] == cluster.scheduler_address
     again = run_series(files, out, overrides=FAST, scheduler="serial", quiet=True)
     for folder in again.folders:
         skipped = json.loads((folder / "summary.json").read_text())["skipped_stages"]

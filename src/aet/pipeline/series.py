@@ -31,6 +31,11 @@ from aet.progress import progress_bar
 from aet.tracking import Tracking, track, write_tracking
 from aet.tracking.output import FILES as TRACKING_FILES
 
+#: Environment of the local cluster's worker processes: Dask's default adds MALLOC_TRIM_THRESHOLD_=65536, which pins
+#: glibc's mmap threshold, so every large torch allocation maps fresh pages: aet's refinement then ran 2.0× slower in
+#: a worker (3 iterations on 1,289 atoms: 40–43 s against 21 s without it, 17.7 s in a plain process; see
+#: docs/benchmarks.md). Start the workers of your own cluster without it too.
+WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 #: Stages a forced rerun must redo after the front (the trace) was redone.
 _AFTER_TRACE = ("refine", "rfactor", "analyse")
 
@@ -128,12 +133,18 @@ def run_series(
     folders = [out / f"t{t:02d}" for t in range(len(paths))]
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
     cfg_path = None if config is None else str(config)
-    if scheduler is None and "threads" not in overrides.get("run", {}):  # share the cores among the workers
-        overrides.setdefault("run", {})["threads"] = max(1, (os.cpu_count() or 1) // workers)
+    front_overrides, full_overrides = overrides, overrides
+    if scheduler is None and "threads" not in overrides.get("run", {}):
+        # the fronts share the cores among the workers; chained by their warm starts, the refinements run one at a
+        # time once the fronts are done, so each may use every core
+        cores = os.cpu_count() or 1
+        front_overrides = {**overrides, "run": {**overrides.get("run", {}), "threads": max(1, cores // workers)}}
+        full_overrides = front_overrides if not warm_start else {
+            **overrides, "run": {**overrides.get("run", {}), "threads": cores}}  # fmt: skip
     truth_of = list(truths) if truths is not None else [None] * len(paths)
     points = list(zip(paths, folders, truth_of, strict=True))
-    fronts: list[Task] = [(_front, (p, f, cfg_path, overrides, force, tr)) for p, f, tr in points]
-    fulls: list[Task] = [(_full, (p, f, cfg_path, overrides, tr)) for p, f, tr in points]
+    fronts: list[Task] = [(_front, (p, f, cfg_path, front_overrides, force, tr)) for p, f, tr in points]
+    fulls: list[Task] = [(_full, (p, f, cfg_path, full_overrides, tr)) for p, f, tr in points]
     if scheduler == "serial":
         summaries = _serial(fronts, fulls, folders, warm_start, quiet)
     else:
@@ -179,10 +190,12 @@ def _serial(fronts: list[Task], fulls: list[Task], folders: list[Path], warm: bo
 
 def _on_dask(fronts: list[Task], fulls: list[Task], folders: list[Path], warm: bool, quiet: bool,
              scheduler: str | None, workers: int) -> list[dict[str, Any]]:  # fmt: skip
+    import dask
     from distributed import Client, LocalCluster, as_completed
 
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     else:
         cluster, client = None, Client(scheduler)
@@ -192,8 +205,9 @@ def _on_dask(fronts: list[Task], fulls: list[Task], folders: list[Path], warm: b
         for t, (fn, args) in enumerate(fulls):
             previous = full_futures[t - 1] if warm and t else None
             # the previous time point's future stands for its folder: the task starts when that run is done
+            # priority: a time point's refinement starts as soon as it may, ahead of the fronts still waiting
             full_futures.append(client.submit(_after, fn, args, front_futures[t], previous, str(folders[t - 1])
-                                              if t else None, pure=False))  # fmt: skip
+                                              if t else None, pure=False, priority=1))  # fmt: skip
         with progress_bar(len(fronts) + len(fulls), "run-series", not quiet) as advance:
             for future in as_completed(front_futures + full_futures):
                 future.result()  # raises the task's error here, with its traceback

@@ -103,6 +103,7 @@ def _order_figure(tracking: Tracking) -> str:
     fig = Figure(figsize=(3 * len(series), 2.8), layout="constrained")
     for ax, (name, values) in zip(fig.subplots(1, len(series)), series.items(), strict=True):
         ax.plot(t, values, "o-")
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("time point")
         ax.set_title(name, fontsize=10)
         ax.set_xticks(t)
