@@ -79,12 +79,13 @@ def test_toml_defaults_are_the_fields_defaults() -> None:
 
 
 def test_stage_tables_are_the_stage_classes() -> None:
-    """[trace] is TraceSettings; [augment] and [refine] add only whether the stage runs."""
+    """[trace] is TraceSettings; [augment] adds only whether it runs, [refine] also its warm start."""
     assert RunConfig.TABLES["trace"] is TraceSettings
+    extra = {"augment": {"enabled"}, "refine": {"enabled", "warm_start"}}
     for table, cls in (("augment", AugmentSettings), ("refine", RefineSettings)):
         sub = RunConfig.TABLES[table]
         assert issubclass(sub, cls)
-        assert {f.name for f in dataclasses.fields(sub)} - {f.name for f in dataclasses.fields(cls)} == {"enabled"}
+        assert {f.name for f in dataclasses.fields(sub)} - {f.name for f in dataclasses.fields(cls)} == extra[table]
 
 
 def test_config_round_trip_and_none_words(tmp_path) -> None:

@@ -7,8 +7,9 @@ Between two consecutive models (Å):
 2. **match** the atoms one to one, optimally (most pairs, then least Σd², :func:`aet.metrics.match_atoms`) within
    ``radius`` (default 0.8 nearest-neighbour distances, which holds surface hops of up to 2 Å in Pt); the
    registration is then refitted on the pairs that did not move and the matching repeated;
-3. **jumps**: atoms left unmatched on both sides are matched again within ``jump_radius`` (default 1.3 bond
-   lengths) among atoms of the same species: an atom that moved into a neighbouring vacancy;
+3. **jumps**: the atoms that moved and those left unmatched are matched again within ``jump_radius`` (default 1.3
+   bond lengths) among atoms of the same species, the most pairs first: an atom that moved into a neighbouring
+   vacancy, and neighbouring atoms that hopped at once, are then paired right;
 4. **swaps**: two bonded sites whose species exchanged are two atoms that swapped places (an atom keeps its
    species, so their correspondences are crossed); a site whose species changed alone is reported as a species
    change (or a misclassified atom);
@@ -114,19 +115,19 @@ def track_pair(earlier: AtomicModel, later: AtomicModel, *, radius: float | None
     ea, eb = np.asarray(earlier.elements), np.asarray(later.elements)
     kind = np.where(np.linalg.norm(b[ib] - reg.apply(a[ia]), axis=1) >= move_threshold, 1, 0)
 
-    # jumps: leftovers of the same species within the jump radius
-    left_a = np.setdiff1d(np.arange(len(a)), ia)
-    left_b = np.setdiff1d(np.arange(len(b)), ib)
-    ja_all, jb_all = [], []
-    for el in set(ea[left_a]) & set(eb[left_b]):
-        sa, sb = left_a[ea[left_a] == el], left_b[eb[left_b] == el]
+    # jumps: the atoms that moved or found no partner are matched again among atoms of one species within the jump
+    # radius, the most pairs first: two neighbouring adatoms that hopped 1.5 and 2.9 Å are then two pairs, not one
+    # pair of 1.4 Å between the wrong atoms and two atoms left unpaired
+    movers = (kind == KINDS.index("moved")) & (ea[ia] == eb[ib])
+    open_a = np.concatenate([np.setdiff1d(np.arange(len(a)), ia), ia[movers]])
+    open_b = np.concatenate([np.setdiff1d(np.arange(len(b)), ib), ib[movers]])
+    ia, ib, kind = ia[~movers], ib[~movers], kind[~movers]
+    for el in sorted(set(ea[open_a]) & set(eb[open_b])):
+        sa, sb = open_a[ea[open_a] == el], open_b[eb[open_b] == el]
         ja, jb = match_atoms(reg.apply(a[sa]), b[sb], jump_radius)
-        ja_all.append(sa[ja])
-        jb_all.append(sb[jb])
-    if ja_all:
-        ja, jb = np.concatenate(ja_all).astype(np.int64), np.concatenate(jb_all).astype(np.int64)
-        ia, ib = np.concatenate([ia, ja]), np.concatenate([ib, jb])
-        kind = np.concatenate([kind, np.full(len(ja), KINDS.index("jump"))])
+        d = np.linalg.norm(b[sb[jb]] - reg.apply(a[sa[ja]]), axis=1)
+        ia, ib = np.concatenate([ia, sa[ja]]), np.concatenate([ib, sb[jb]])
+        kind = np.concatenate([kind, np.where(d >= radius, KINDS.index("jump"), (d >= move_threshold).astype(int))])
 
     # swaps: bonded sites whose species exchanged; the atoms' correspondences are crossed
     changed = np.flatnonzero(ea[ia] != eb[ib])
