@@ -70,3 +70,32 @@ def test_gradcheck_positions_b_height():
 
     assert torch.autograd.gradcheck(proj, (pos, b, h))
     assert torch.autograd.gradcheck(vol, (pos, b, h))
+
+
+def test_gradcheck_edges_chunks_rotations_and_shifts():
+    """The hand-written backward: atoms half out of the image, several atom chunks, rotations and shifts."""
+    gen = torch.Generator().manual_seed(3)
+    pos = (torch.rand(9, 3, generator=gen, dtype=torch.float64) * 10 - 5).requires_grad_()
+    pos.data[0] = torch.tensor([4.3, 0.2, 0.1])  # its window crosses the right edge of every image
+    b = (torch.rand(9, generator=gen, dtype=torch.float64) * 3 + 3).requires_grad_()
+    h = (torch.rand(9, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    rot = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+    shifts = torch.tensor([[0.3, -0.2], [0.0, 0.0], [1.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    angles = [[0.0, -40.0, 0.0], [10.0, 20.0, 5.0], [0.0, 60.0, 0.0]]
+
+    def proj(p, bb, hh, w, sh):
+        from aet.refinement.forward import rotation_from_vector
+
+        rotations = rotation_from_vector(w + 1e-3)
+        return atoms_to_projections(p, bb, hh, angles, (24, 20), 0.6, shifts=sh, chunk=4, rotations=rotations)
+
+    assert torch.autograd.gradcheck(proj, (pos, b, h, rot, shifts))
+
+
+def test_atoms_outside_the_image_leave_it_untouched():
+    """An atom far outside the field adds nothing; one just outside adds only its tail at the edge."""
+    far = atoms_to_projections(torch.tensor([[40.0, 0.0, 0.0]], dtype=torch.float64), 5.0, 1.0, [0.0], (20, 20), 0.5)
+    assert float(far.abs().max()) == 0.0
+    near = atoms_to_projections(torch.tensor([[5.6, 0.0, 0.0]], dtype=torch.float64), 5.0, 1.0, [0.0], (20, 20), 0.5)
+    col = near[0].sum(0)
+    assert float(col[-1]) > 0 and torch.all(col[1:] >= col[:-1])  # rising towards the atom beyond the right edge

@@ -612,7 +612,11 @@ def _key_figures(summary: RunSummary | None, model: AtomicModel, tilt_series: Ti
 
     if summary is not None and summary.refinement_r1 is not None:
         before, after = summary.refinement_r1
-        cards.append(_card("R1 after refinement", f"{after:.3f}", _esc(f"before {before:.3f}")))
+        sub = _esc(f"before {before:.3f}")
+        if (free := summary.refinement_free) is not None:
+            sub += "<br>" + _esc(f"R_free {free['R_free_before']:.3f} → {free['R_free_after']:.3f} "
+                                 f"({len(free['free_images'])} held-out projections)")  # fmt: skip
+        cards.append(_card("R1 after refinement", f"{after:.3f}", sub))
     elif summary is not None:
         cards.append(_card("R1", f"{summary.rfactors.R1:.3f}", "of the calculated projections"))
 

@@ -40,7 +40,7 @@ from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
 from aet.prepare.align import align_series, check_object, rotate_series, without_background
 from aet.prepare.sample import detect_sample
-from aet.refinement.report import RefineReport
+from aet.refinement.report import RefineReport, free_summary
 from aet.refinement.validate import in_some_image, inside_field_of_view
 from aet.settings import to_table
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings
@@ -550,7 +550,11 @@ def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out
         log.info(f"refine: {n} of {len(model)} traced atoms start from the refined atoms of {r.warm_start}")
     if r.enabled:
         refined, report = aet.refine(model, ts, r, device=device, progress=progress)
-        log.info(f"refine: R1 {report.before.R1:.4f} -> {report.after.R1:.4f}")
+        log.info(f"refine: R1 {report.before.R1:.4f} -> {report.after.R1:.4f}" + (
+            "" if (free := free_summary(report)) is None else
+            f"; R_free of {len(free['free_images'])} held-out projections {free['R_free_before']:.4f} -> "
+            f"{free['R_free_after']:.4f} (kept outer iteration {free['best_iteration']}, stopped: {free['stopped']})"
+        ))  # fmt: skip
         seen = in_some_image(refined.positions, ts)
         if not seen.all():  # moved out of every image: nothing measured constrains them any more
             log.warning(f"refine: {int((~seen).sum())} atoms moved out of every image and were dropped.")
@@ -633,6 +637,7 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
         atoms_traced=len(traced),
         rfactors=rfac,
         refinement_r1=None if refine_report is None else (refine_report.before.R1, refine_report.after.R1),
+        refinement_free=None if refine_report is None else free_summary(refine_report),
         tilt_series=TiltSeriesFacts.of(ts),
         timings_s=dict(runner.timings),
         total_s=seconds,

@@ -43,6 +43,8 @@ class RunSummary:
         atoms_traced: atoms traced before refinement (some may be dropped at the field-of-view check).
         rfactors: R-factors of the final model (one global scale and background fitted).
         refinement_r1: R1 before and after refinement (per-image scales and backgrounds), ``None`` when off.
+        refinement_free: the held-out projections' R_free before and after refinement, the outer iteration whose
+            model was kept and why the refinement stopped; ``None`` when no projection was held out.
         tilt_series: the measured series.
         timings_s: seconds per stage (a reused stage: what it took when it ran).
         total_s: wall time of the whole run, in seconds.
@@ -67,6 +69,7 @@ class RunSummary:
     comparison_traced: Comparison | None = None
     alignment: dict[str, Any] | None = None
     analysis: dict[str, Any] | None = None
+    refinement_free: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=lambda: _versions())
 
     @property
@@ -86,7 +89,7 @@ class RunSummary:
             "atoms": {"total": self.n_atoms, **self.atoms},
             "atoms_traced": self.atoms_traced,
             "r1": {"R1": r.R1, "R1_mean": r.R1_mean, "R2": r.R2},
-            "refinement": {} if r1 is None else {"before": r1[0], "after": r1[1]},
+            "refinement": {} if r1 is None else {"before": r1[0], "after": r1[1], **(self.refinement_free or {})},
             "tilt_series": {"images": t.images, "shape": list(t.shape), "pixel_size_A": t.pixel_size_A,
                             "tilt_range_deg": list(t.tilt_range_deg), "euler_convention": t.euler_convention},
             "timings_s": {**self.timings_s, "total": round(self.total_s, 3)},

@@ -11,6 +11,14 @@
    everything from stage 1 still free. After every outer step each atom's total move from its starting point is
    capped at ``max_move`` Å (1 Å as published). Converged when ε falls by less than ``tol`` (relative) in a step.
 
+3. **R_free** (as GENFIRE holds out data): ``free_fraction`` of the projections (every k-th, spread over the tilt
+   range) stay out of the fit. After every outer iteration their R1 (each with its own background offset) is
+   R_free; the refinement stops when R_free has not fallen for ``free_patience`` iterations and returns the state
+   of lowest R_free, so it never returns a model that predicts the unseen images worse than the one it was given
+   (at low dose a fit of every image lowers R1 by fitting the noise while the atoms move away from the truth).
+   Finally the held-out images' own parameters (angle correction, shift, scale, background) are fitted with the
+   atoms fixed, so that the R1 reported covers every image on equal terms.
+
 The measured images are used as they are (counts or any linear unit): scale and background absorb the units.
 Every outer iteration logs R1 = Σ|calc − meas| / Σ|meas| (pooled). :func:`rfactor` gives R1 pooled, R1 averaged
 over projections (as Materials Data Bank reports it), R2 = ‖calc − meas‖ / ‖meas‖ and R1 per projection.
@@ -29,7 +37,7 @@ from aet.errors import AetInputError
 from aet.metrics.rfactor import RFactors, r1, r_factors
 from aet.model import AtomicModel, TiltSeries
 from aet.progress import progress_bar
-from aet.refinement.forward import Geometry, misfit_and_grad, predict
+from aet.refinement.forward import Geometry, misfit_and_grad, predict, project
 from aet.refinement.report import Moves, RefineReport, RefineStep, SpeciesFit
 from aet.refinement.validate import check_inputs
 from aet.settings import names, updated
@@ -84,8 +92,10 @@ def refine(
         np.median(model.b_factor[np.array(model.elements) == s]) if model.b_factor is not None else DEFAULT_B
         for s in species
     ], *B_RANGE)  # fmt: skip
-    h0, bg0 = _linear_heights(geo, meas, start, kind, torch.as_tensor(b0, **kw), len(species))
     n = ts.n_images
+    free = free_images(n, s.free_fraction)
+    fit = np.setdiff1d(np.arange(n), free)
+    h0, bg0 = _linear_heights(geo, meas, start, kind, torch.as_tensor(b0, **kw), len(species), fit)
     log_h0 = torch.log(torch.as_tensor(h0, **kw).clamp_min(1e-12))
     h_bounds = (log_h0 - np.log(H_FACTOR), log_h0 + np.log(H_FACTOR))
     p = {
@@ -109,10 +119,11 @@ def refine(
     log: list[RefineStep] = []
     calc0 = predict(geo, *expand(p), p["scale"].detach(), p["background"].detach())
     before = r_factors(calc0, meas, fit="refined")
+    stop = "iterations"
     with progress_bar(hb_iterations + iterations, "refine", progress) as advance:
         if hb_iterations:
             _step(_lbfgs([v for v in p.values() if v.requires_grad], hb_iterations), geo, meas, p, expand, log,
-                  advance, "hb")  # fmt: skip
+                  advance, "hb", fit)  # fmt: skip
         p["pos"] = start.clone().requires_grad_()
         if s.per_atom_b:
             p["db"] = torch.zeros(len(model), **kw).requires_grad_()
@@ -125,12 +136,13 @@ def refine(
         # angle corrections and shifts alternate with the rest, as their curvature differs by orders of magnitude
         opt_main = _lbfgs([v for k, v in p.items() if v.requires_grad and k not in geometric])
         opt_geo = _lbfgs([p[k] for k in geometric]) if geometric else None
-        converged = False
-        for _ in range(iterations):
+        r_free = [_r_free(geo, meas, p, expand, free)] if len(free) else []
+        best, best_state, since = 0, _snapshot(p), 0
+        for it in range(1, iterations + 1):
             last = log[-1].misfit if log else np.inf
-            _step(opt_main, geo, meas, p, expand, log, advance, "positions")
+            _step(opt_main, geo, meas, p, expand, log, advance, "positions", fit)
             if opt_geo is not None:
-                _step(opt_geo, geo, meas, p, expand, log, None, "geometry")
+                _step(opt_geo, geo, meas, p, expand, log, None, "geometry", fit)
             with torch.no_grad():
                 move = p["pos"] - start
                 norm = torch.linalg.vector_norm(move, dim=1, keepdim=True)
@@ -139,9 +151,30 @@ def refine(
                     p["shift"].clamp_(-max_shift, max_shift)
                 if "tilt" in p:
                     p["tilt"].clamp_(-np.deg2rad(max_angle) * radius, np.deg2rad(max_angle) * radius)
+            if len(free):  # held-out projections: keep the state of lowest R_free, stop when it stops falling
+                r_free.append(_r_free(geo, meas, p, expand, free))
+                if r_free[-1] < r_free[best]:
+                    best, best_state, since = it, _snapshot(p), 0
+                else:
+                    since += 1
+                if since >= s.free_patience:
+                    stop = "R_free"
+                    break
             if np.isfinite(last) and last - log[-1].misfit < tol * last:
-                converged = True
+                stop = "converged"
                 break
+    if len(free):
+        _restore(p, best_state)
+        with torch.no_grad():  # the held-out images' backgrounds: the offset R_free was measured with
+            p["background"][free] += _free_offsets(geo, meas, p, expand, free)
+        # then their own angle corrections, shifts and scales, with the atoms fixed, so that R1 covers every image
+        own = [p[k] for k in ("tilt", "shift", "scale", "background") if k in p and p[k].requires_grad]
+        pos_grad = p["pos"].requires_grad_(False)
+        _step(_lbfgs(own, hb_iterations or 5), geo, meas, p, expand, log, None, "held-out images", free)
+        pos_grad.requires_grad_(True)
+    else:
+        best = len([step for step in log if step.stage == "positions"])
+    converged = stop == "converged"
     pos, b, h = (t.detach() for t in expand(p))
     calc = predict(geo, pos, b, h, p["scale"].detach(), p["background"].detach(), _opt(p, "shift"), _opt(p, "tilt"))
     after = r_factors(calc, meas, fit="refined")
@@ -171,8 +204,54 @@ def refine(
         move_A=Moves(float(moves.mean()), float(moves.max()), int((moves >= max_move - 1e-9).sum())),
         settings=RefineSettings(**{k: getattr(s, k) for k in names(RefineSettings)}),
         seconds=time.perf_counter() - t0,
+        free_images=tuple(int(i) for i in free),
+        r_free=tuple(r_free),
+        best_iteration=best,
+        stopped=stop,
     )  # fmt: skip
     return refined, report
+
+
+def free_images(n: int, fraction: float) -> np.ndarray:
+    """Indices of the projections held out for R_free: every k-th (k = round(1 / fraction)), starting at k // 2,
+    so that they spread over the tilt range; none with fewer than 10 projections or ``fraction`` 0."""
+    if fraction <= 0 or n < 10:
+        return np.zeros(0, dtype=int)
+    k = max(2, round(1 / fraction))
+    return np.arange(k // 2, n, k)
+
+
+def _free_offsets(geo, meas, p, expand, free) -> torch.Tensor:  # noqa: ANN001
+    """Per held-out image, the offset that makes the prediction's mean match the image (its background)."""
+    with torch.no_grad():
+        calc = _free_calc(geo, p, expand, free)
+        return (meas[free] - calc).mean((1, 2))
+
+
+def _free_calc(geo, p, expand, free) -> torch.Tensor:  # noqa: ANN001
+    """The prediction of the held-out images, with the backgrounds they have in ``p`` (no graph)."""
+    pos, b, h = (t.detach() for t in expand(p))
+    sel = torch.as_tensor(free, device=pos.device)
+    img = project(geo, pos, b, h, _opt(p, "shift"), _opt(p, "tilt"), free)
+    return p["scale"].detach()[sel, None, None] * img + p["background"].detach()[sel, None, None]
+
+
+def _r_free(geo, meas, p, expand, free) -> float:  # noqa: ANN001
+    """R1 of the held-out images, each with its own background offset (one number from its mean): R_free."""
+    with torch.no_grad():
+        calc = _free_calc(geo, p, expand, free)
+        calc = calc + (meas[free] - calc).mean((1, 2), keepdim=True)
+        return r1(calc, meas[free])
+
+
+def _snapshot(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in p.items()}
+
+
+def _restore(p: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for k, v in state.items():
+            p[k].copy_(v)
 
 
 def rfactor(
@@ -218,11 +297,13 @@ def _opt(p: dict[str, torch.Tensor], name: str) -> torch.Tensor | None:
 
 
 def _linear_heights(
-    geo: Geometry, meas: torch.Tensor, pos: torch.Tensor, kind: torch.Tensor, b: torch.Tensor, n_species: int
+    geo: Geometry, meas: torch.Tensor, pos: torch.Tensor, kind: torch.Tensor, b: torch.Tensor, n_species: int,
+    fit: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """H per species and background per image by linear least squares (B fixed): calc_i = Σ_s H_s·P_si + bg_i.
 
-    The per-image backgrounds are eliminated by removing each image's mean, leaving an S-column problem.
+    The per-image backgrounds are eliminated by removing each image's mean, leaving an S-column problem; H comes
+    from the images ``fit`` only, the backgrounds are those of every image.
     """
     n = len(geo.angles)
     ones, zeros = torch.ones(n, dtype=pos.dtype, device=pos.device), torch.zeros(n, dtype=pos.dtype, device=pos.device)
@@ -234,8 +315,9 @@ def _linear_heights(
     proj = torch.stack(cols, -1)  # [n, rows, cols, S]
     proj_mean = proj.mean((1, 2))  # [n, S]
     meas_mean = meas.mean((1, 2))
-    design = (proj - proj_mean[:, None, None]).reshape(-1, n_species)
-    target = (meas - meas_mean[:, None, None]).reshape(-1, 1)
+    rows = torch.as_tensor(fit, device=pos.device)
+    design = (proj - proj_mean[:, None, None])[rows].reshape(-1, n_species)
+    target = (meas - meas_mean[:, None, None])[rows].reshape(-1, 1)
     h = torch.linalg.lstsq(design, target).solution[:, 0]
     if torch.any(h <= 0):
         raise AetInputError(
@@ -250,17 +332,17 @@ def _lbfgs(params: list[torch.Tensor], evals: int = 5) -> torch.optim.LBFGS:
     return torch.optim.LBFGS(params, lr=1, max_iter=evals, line_search_fn="strong_wolfe", history_size=20)
 
 
-def _step(opt, geo, meas, p, expand, log, advance, stage) -> None:  # noqa: ANN001
-    """One optimiser step; logs ε and R1 of its last evaluation."""
+def _step(opt, geo, meas, p, expand, log, advance, stage, fit) -> None:  # noqa: ANN001
+    """One optimiser step on the images ``fit``; logs ε and R1 (of those images) of its last evaluation."""
     state: dict[str, Any] = {}
 
     def closure() -> torch.Tensor:
-        eps, calc = misfit_and_grad(geo, meas, p, expand)
+        eps, calc = misfit_and_grad(geo, meas, p, expand, fit)
         state["eps"], state["calc"] = eps, calc
         return torch.tensor(eps)
 
     opt.step(closure)
-    r1_now = r1(state["calc"], meas)
+    r1_now = r1(state["calc"], meas[torch.as_tensor(fit, device=meas.device)])
     log.append(RefineStep(stage, float(state["eps"]), r1_now))
     if advance is not None:
         advance(R1=r1_now)

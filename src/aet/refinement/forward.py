@@ -1,11 +1,10 @@
-"""The model's predicted tilt series and the gradient of its misfit, streamed over images and atom chunks.
+"""The model's predicted tilt series and the gradient of its misfit, streamed over groups of images.
 
 The prediction of image i is ``scale_i · Σ_atoms P_i(atom) + background_i``, with ``P_i`` the shared analytic atom
 projector (:func:`aet.physics.atoms_to_projections`, AET Gaussians H·exp(−π² r²/B)). The misfit is
-ε = ½ Σ_i Σ_pixels (calc − meas)². Autograd through the whole series would keep atoms × window × images
-intermediates alive (tens of GB for 100,000 atoms), so the gradient is accumulated instead: the prediction is a sum
-over atoms, hence ∂ε/∂θ = Σ_i Σ_chunks ∂(Σ_pixels r_i · calc_i,chunk)/∂θ with the residual r_i computed first
-without a graph. Peak memory is one image plus one chunk of atoms × window.
+ε = ½ Σ_i Σ_pixels (calc − meas)², a sum over images, hence ∂ε/∂θ = Σ_groups ∂ε_group/∂θ, one group of images
+at a time. The projector's hand-written backward keeps only the atoms' image coordinates, so a group's graph holds
+about 100 bytes per atom and image.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from aet.physics.atoms import atoms_to_projections, window_radius
+from aet.physics.atoms import atoms_to_projections
 
 
 @dataclass
@@ -48,20 +47,22 @@ def project(
     h: torch.Tensor,
     shift: torch.Tensor | None,
     tilt: torch.Tensor | None,
-    images: slice = slice(None),
+    images: slice | np.ndarray = slice(None),
     atoms: slice = slice(None),
 ) -> torch.Tensor:
-    """Unscaled projections ``[m, rows, cols]`` of the atoms ``atoms`` in the images ``images`` (differentiable).
+    """Unscaled projections ``[m, rows, cols]`` of the atoms ``atoms`` in the images ``images`` (a slice or image
+    indices; differentiable).
 
     ``tilt`` ``[n, 3]`` are small per-image rotation vectors, in units of ``geo.tilt_scale`` radians, applied to the
     specimen before the nominal rotation: an angle correction that stays differentiable while the Euler angles stay
     fixed. With ``tilt_scale`` = 1 / (model radius), one unit moves the outer atoms by about 1 Å, so the optimiser
     sees angle and position parameters on the same scale.
     """
-    rot = None if tilt is None else rotation_from_vector(tilt[images] * geo.tilt_scale)
+    sel = images if isinstance(images, slice) else torch.as_tensor(images, device=pos.device)
+    rot = None if tilt is None else rotation_from_vector(tilt[sel] * geo.tilt_scale)
     return atoms_to_projections(
         pos[atoms], b[atoms], h[atoms], geo.angles[images], geo.image_shape, geo.pixel_size, geo.convention,
-        None if shift is None else shift[images], chunk=geo.chunk, rotations=rot,
+        None if shift is None else shift[sel], chunk=geo.chunk, rotations=rot,
     )  # fmt: skip
 
 
@@ -80,8 +81,9 @@ def predict(
         return scale[:, None, None] * project(geo, pos, b, h, shift, tilt) + background[:, None, None]
 
 
-#: Largest atoms × window × images held in one autograd graph (≈ 40 bytes each); bigger problems are streamed.
-GRAPH_BUDGET = 2 * 10**7
+#: Largest atoms × images in one autograd graph (the projector keeps ≈ 100 bytes per atom and image); bigger
+#: problems are streamed in groups of images.
+GRAPH_BUDGET = 4 * 10**6
 
 
 def misfit_and_grad(
@@ -89,40 +91,31 @@ def misfit_and_grad(
     meas: torch.Tensor,
     params: dict[str, torch.Tensor],
     expand: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    images: np.ndarray | None = None,
 ) -> tuple[float, torch.Tensor]:
-    """ε = ½‖calc − meas‖² and, in place, ``.grad`` of every tensor in ``params`` that requires it.
+    """ε = ½‖calc − meas‖² over ``images`` and, in place, ``.grad`` of every tensor in ``params`` that requires it.
 
     Args:
         params: the free parameters (positions, B, H, scale, background, shift, tilt…), leaf tensors.
         expand: maps ``params`` to per-atom (positions ``[N, 3]``, B ``[N]``, H ``[N]``); differentiable.
+        images: indices of the images in the fit (default all; the others, held out, get no gradient).
     Returns:
-        ε and the predicted series ``[n, rows, cols]``.
+        ε and the predicted images ``[len(images), rows, cols]``.
     """
     for p in params.values():
         p.grad = None
     scale, bg, shift, tilt = params["scale"], params["background"], params.get("shift"), params.get("tilt")
-    pos, b, h = expand(params)
-    n_atoms, n_img = len(pos), len(geo.angles)
-    taps = (2 * window_radius(float(b.detach().max()), geo.pixel_size) + 1) ** 2
-    if n_atoms * taps * n_img <= GRAPH_BUDGET:  # small problem: one graph over everything
-        calc = scale[:, None, None] * project(geo, pos, b, h, shift, tilt) + bg[:, None, None]
-        loss = 0.5 * ((calc - meas) ** 2).sum()
-        loss.backward()
-        return float(loss.detach()), calc.detach()
-    calc_all = torch.empty_like(meas)
+    fit = np.arange(len(geo.angles)) if images is None else np.asarray(images)
+    group = max(1, GRAPH_BUDGET // max(1, len(expand(params)[0])))
+    calc_all = torch.empty((len(fit), *meas.shape[1:]), dtype=meas.dtype, device=meas.device)
     total = 0.0
-    for i in range(n_img):  # streamed: residual first (no graph), then the gradient chunk by chunk
-        one = slice(i, i + 1)
-        with torch.no_grad():
-            img = project(geo, pos, b, h, shift, tilt, one)[0]
-            calc = scale[i] * img + bg[i]
-            r = calc - meas[i]
-        calc_all[i] = calc
-        total += 0.5 * float((r * r).sum())
-        if scale.requires_grad or bg.requires_grad:  # linear in scale and background: no second pass
-            (scale[i] * (img * r).sum() + bg[i] * r.sum()).backward()
-        for start in range(0, n_atoms, geo.chunk):
-            pos, b, h = expand(params)
-            part = project(geo, pos, b, h, shift, tilt, one, slice(start, start + geo.chunk))[0]
-            (scale[i].detach() * (part * r).sum()).backward()
+    for g0 in range(0, len(fit), group):  # each image projected once, with its graph; gradients accumulate
+        idx = fit[g0 : g0 + group]
+        sel = torch.as_tensor(idx, device=meas.device)
+        pos, b, h = expand(params)
+        calc = scale[sel, None, None] * project(geo, pos, b, h, shift, tilt, idx) + bg[sel, None, None]
+        loss = 0.5 * ((calc - meas[sel]) ** 2).sum()
+        loss.backward()
+        total += float(loss.detach())
+        calc_all[g0 : g0 + len(idx)] = calc.detach()
     return total, calc_all

@@ -16,8 +16,8 @@ B_CONVENTION = "AET: H·exp(−π² r² / B)"
 
 @dataclass(frozen=True)
 class RefineStep:
-    """One optimiser step: its stage (``"hb"``, ``"positions"``, ``"geometry"``), the misfit ε = ½‖calc − meas‖²
-    (image units squared) and R1 after it."""
+    """One optimiser step: its stage (``"hb"``, ``"positions"``, ``"geometry"``, ``"held-out images"``), the
+    misfit ε = ½‖calc − meas‖² (image units squared) and R1 (of the images it fitted) after it."""
 
     stage: str
     misfit: float
@@ -46,7 +46,10 @@ class RefineReport:
     """The refinement's figures: R-factors before and after, the per-step log, the fit per species and per image.
 
     Per-image lists follow the tilt series' order; shifts are (row, col) in Å, angle corrections (x, y, z) rotation
-    vectors in degrees, ``None`` where they were not fitted.
+    vectors in degrees, ``None`` where they were not fitted. ``free_images`` were held out of the fit; ``r_free``
+    is their R1 for the start model (after the H and B fit) and after each outer iteration; the model returned is
+    that of ``best_iteration`` (0: the start positions), the lowest R_free. ``stopped``: ``"R_free"`` (it stopped
+    falling), ``"converged"`` (the misfit did) or ``"iterations"``.
     """
 
     before: RFactors
@@ -62,6 +65,15 @@ class RefineReport:
     settings: RefineSettings
     seconds: float
     b_factor_convention: str = B_CONVENTION
+    free_images: tuple[int, ...] = ()
+    r_free: tuple[float, ...] = ()
+    best_iteration: int = 0
+    stopped: str = "iterations"
+
+    @property
+    def r_free_before_after(self) -> tuple[float, float] | None:
+        """R_free of the start model and of the model returned; None without held-out projections."""
+        return (self.r_free[0], self.r_free[self.best_iteration]) if self.r_free else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``.aet/refine_report.json`` of ``aet run``, the output of ``aet refine --report``)."""
@@ -94,4 +106,17 @@ class RefineReport:
             settings=RefineSettings(**{k: v for k, v in d["settings"].items() if k in names(RefineSettings)}),
             seconds=float(d["seconds"]),
             b_factor_convention=str(d.get("b_factor_convention", B_CONVENTION)),
+            free_images=tuple(int(i) for i in d.get("free_images", ())),
+            r_free=tuple(float(v) for v in d.get("r_free", ())),
+            best_iteration=int(d.get("best_iteration", 0)),
+            stopped=str(d.get("stopped", "iterations")),
         )
+
+
+def free_summary(report: RefineReport) -> dict[str, Any] | None:
+    """R_free before and after, the outer iteration kept, why it stopped and the held-out images (``summary.json``);
+    None when no projection was held out."""
+    if (pair := report.r_free_before_after) is None:
+        return None
+    return {"R_free_before": pair[0], "R_free_after": pair[1], "best_iteration": report.best_iteration,
+            "stopped": report.stopped, "free_images": list(report.free_images)}  # fmt: skip

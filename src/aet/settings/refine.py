@@ -24,6 +24,11 @@ class RefineSettings(Settings):
     angle_correction: bool = setting(True, "Fit a small rotation per image (three angles).")
     max_angle: float = setting(2.0, "Cap of each angle correction.", unit="degrees", minimum=0)
     tol: float = setting(1e-5, "Stop when the misfit falls by less than this fraction in an iteration.", minimum=0)
+    free_fraction: float = setting(
+        0.1, "Fraction of the projections held out of the fit to measure R_free (every k-th, spread over the tilt "
+        "range; none with fewer than 10 projections); 0: fit every projection.", minimum=0, maximum=0.5)  # fmt: skip
+    free_patience: int = setting(3, "Stop when R_free has not fallen for this many outer iterations.", minimum=1,
+                                 maximum=10_000)  # fmt: skip
 
     def check(self) -> None:
         if self.max_move <= 0:
