@@ -672,6 +672,11 @@ def run_pipeline(
     quiet: Annotated[bool, typer.Option(help="No progress bars or messages (DIR/log.txt is still written).")] = False,
     allow_code: Annotated[bool, typer.Option(help="Let the config's [prepare] hooks run code they name.")] = False,
     force_pixel_size: Annotated[bool, typer.Option(help="Accept a pixel size outside 0.05–5 Å.")] = False,
+    subareas: Annotated[bool, typer.Option(help="Sub-area AET: split the field into overlapping sub-areas "
+                                                "([subareas] size, overlap), run each on Dask, stitch.")] = False,
+    scheduler: Annotated[str | None, typer.Option(
+        help="With --subareas: Dask scheduler address (tcp://host:8786); default a local cluster; 'serial'.")] = None,
+    workers: Annotated[int | None, typer.Option(help="With --subareas: processes of the local cluster.")] = None,
 ) -> None:
     """Tilt series -> validated atomic model: reconstruct, augment, trace, refine, R-factor, report.
 
@@ -687,6 +692,7 @@ def run_pipeline(
                   "tilt_axis": tilt_axis, "euler": euler, "force_pixel_size": force_pixel_size or None},
         "augment": {"enabled": False if not augment else None},
         "run": {"device": device, "threads": threads, "allow_code": allow_code or None},
+        "subareas": {"enabled": subareas or None, "scheduler": scheduler, "workers": workers},
     }  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -702,7 +708,8 @@ def run_pipeline(
     if not quiet:
         per = ", ".join(f"{k} {v}" for k, v in s.atoms.items())
         console.print(f"{s.n_atoms} atoms ({per}); R1 {s.rfactors.R1:.4f}; {s.total_s:.0f} s")
-        console.print(f"  outputs in {out}/: tomogram.mrc, atoms.xyz, atoms.csv, summary.json, report.html")
+        console.print(f"  outputs in {out}/: tomogram.mrc, atoms.xyz, atoms.csv, summary.json, report.html"
+                      + (", subareas.json, areas/aNN (one run per sub-area)" if s.subareas else ""))  # fmt: skip
 
 
 @app.command()

@@ -125,3 +125,19 @@ def test_extent_check_accepts_a_particle_that_fills_the_view():
     check_inputs(model, ts)  # no error
     with pytest.raises(AetInputError, match="pixel size"):
         check_inputs(model, TiltSeries(ts.images, ts.angles, pixel_size=ts.pixel_size / 3))
+
+
+def test_rfactor_and_refinement_honour_the_series_shifts():
+    """A series whose images are shifted (TiltSeries.shifts, row/col Å) is predicted with those shifts."""
+    truth = build_model("cuboctahedron", ["Pt"], 1.5)
+    angles = tilt_range(-60, 60, 10)
+    shifts = np.random.default_rng(0).normal(0, 1.5, (len(angles), 2))
+    images = aet.physics.atoms_to_projections(torch.as_tensor(truth.positions), 5.0, 1.0, angles, (64, 64), 0.4,
+                                              shifts=shifts).numpy().astype(np.float32)  # fmt: skip
+    shifted = TiltSeries(images, angles, 0.4, shifts=shifts)
+    assert aet.rfactor(truth, shifted).R1 < 1e-5
+    assert aet.rfactor(truth, TiltSeries(images, angles, 0.4)).R1 > 0.3
+    start = AtomicModel(truth.positions + np.random.default_rng(1).normal(0, 0.1, truth.positions.shape),
+                        truth.elements)  # fmt: skip
+    refined, _ = aet.refine(start, shifted, iterations=5, free_fraction=0, progress=False)
+    assert compare(refined, truth, 0.9).rmsd_pm < 0.3 * compare(start, truth, 0.9).rmsd_pm

@@ -112,6 +112,8 @@ def execute(tilts: str | Path | TiltSeries, out: str | Path, config: str | Path 
     if until not in (None, "trace"):
         raise AetUsageError(f"a run can stop after the trace only (until='trace'), not {until!r}.")
     cfg = load_config(config, overrides)
+    if cfg.subareas.enabled and until is not None:
+        raise AetUsageError("a sub-area run (--subareas) cannot stop after the trace; run it whole.")
     try:
         elements = check_symbols(list(cfg.input.elements), unknown=False)
     except AetInputError as err:
@@ -122,7 +124,12 @@ def execute(tilts: str | Path | TiltSeries, out: str | Path, config: str | Path 
     ts_raw = _read_tilts(source, cfg.input)
     pixel_warning = check_pixel_size(ts_raw.pixel_size, elements, cfg.input.force_pixel_size)
     out = Path(out)
-    folder = RunFolder(out, [*OUTPUT_NAMES, *(f for files in OUTPUTS.values() for f in files)], force)
+    names = [*OUTPUT_NAMES, *(f for files in OUTPUTS.values() for f in files)]
+    if cfg.subareas.enabled:
+        from aet.pipeline.subareas import OUTPUTS as SUBAREA_OUTPUTS
+
+        names += [*SUBAREA_OUTPUTS, "areas"]
+    folder = RunFolder(out, names, force)
     input_hash = _fingerprint(ts_raw, images_only=True)
     folder.check(input_hash)
     set_threads(cfg.run.threads)
@@ -143,7 +150,12 @@ def execute(tilts: str | Path | TiltSeries, out: str | Path, config: str | Path 
             progress_log.addHandler(h)
         progress_log.setLevel(logging.INFO)
         try:
-            result = _run_stages(ts_raw, cfg, elements, runner, truth, until)
+            if cfg.subareas.enabled:
+                from aet.pipeline.subareas import run_subareas
+
+                result = run_subareas(ts_raw, out, cfg, runner, truth)
+            else:
+                result = _run_stages(ts_raw, cfg, elements, runner, truth, until)
         except KeyboardInterrupt as err:
             stage = runner.current or "start"
             log.error(f"interrupted at stage {stage}; rerun the same command to resume")
@@ -625,7 +637,8 @@ def _analysis_record(analysis: Analysis) -> dict[str, Any]:
 
 def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
              refine_report: RefineReport | None, rfac: RFactors, runner: _Stages, truth: AtomicModel | None,
-             seconds: float, analysis: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
+             seconds: float, analysis: dict[str, Any] | None = None,
+             subareas: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
     comparisons: dict[str, Any] = {}
     if truth is not None:
         from aet.metrics import compare
@@ -645,6 +658,7 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
         seed=cfg.run.seed,
         alignment=_alignment_record(ts),
         analysis=analysis,
+        subareas=subareas,
         **comparisons,
     )
 

@@ -31,11 +31,6 @@ from aet.progress import progress_bar
 from aet.tracking import Tracking, track, write_tracking
 from aet.tracking.output import FILES as TRACKING_FILES
 
-#: Environment of the local cluster's worker processes: Dask's default adds MALLOC_TRIM_THRESHOLD_=65536, which pins
-#: glibc's mmap threshold, so every large torch allocation maps fresh pages: aet's refinement then ran 2.0× slower in
-#: a worker (3 iterations on 1,289 atoms: 40–43 s against 21 s without it, 17.7 s in a plain process; see
-#: docs/benchmarks.md). Start the workers of your own cluster without it too.
-WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 #: Stages a forced rerun must redo after the front (the trace) was redone.
 _AFTER_TRACE = ("refine", "rfactor", "analyse")
 
@@ -190,16 +185,11 @@ def _serial(fronts: list[Task], fulls: list[Task], folders: list[Path], warm: bo
 
 def _on_dask(fronts: list[Task], fulls: list[Task], folders: list[Path], warm: bool, quiet: bool,
              scheduler: str | None, workers: int) -> list[dict[str, Any]]:  # fmt: skip
-    import dask
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    if scheduler is None:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    else:
-        cluster, client = None, Client(scheduler)
-    try:
+    from aet.pipeline.cluster import dask_client
+
+    with dask_client(scheduler, workers) as client:
         front_futures = [client.submit(fn, *args, pure=False) for fn, args in fronts]
         full_futures: list[Any] = []
         for t, (fn, args) in enumerate(fulls):
@@ -213,10 +203,6 @@ def _on_dask(fronts: list[Task], fulls: list[Task], folders: list[Path], warm: b
                 future.result()  # raises the task's error here, with its traceback
                 advance()
         return list(client.gather(full_futures))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _after(fn: Callable[..., Any], args: tuple[Any, ...], front: str, previous: dict[str, Any] | None,

@@ -43,6 +43,8 @@ class RunSummary:
         atoms_traced: atoms traced before refinement (some may be dropped at the field-of-view check).
         rfactors: R-factors of the final model (one global scale and background fitted).
         refinement_r1: R1 before and after refinement (per-image scales and backgrounds), ``None`` when off.
+        subareas: the sub-area job's figures (size, overlap, sub-areas, atoms before and after the merge), when
+            the run was one (``aet run --subareas``; per sub-area in subareas.json).
         refinement_free: the held-out projections' R_free before and after refinement, the outer iteration whose
             model was kept and why the refinement stopped; ``None`` when no projection was held out.
         tilt_series: the measured series.
@@ -70,6 +72,7 @@ class RunSummary:
     alignment: dict[str, Any] | None = None
     analysis: dict[str, Any] | None = None
     refinement_free: dict[str, Any] | None = None
+    subareas: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=lambda: _versions())
 
     @property
@@ -101,7 +104,9 @@ class RunSummary:
         if self.alignment is not None:
             out["alignment"] = self.alignment
         if self.analysis is not None:
-            out["analysis"] = self.analysis  # the key figures; all of them in analysis/analysis.json
+            out["analysis"] = self.analysis
+        if self.subareas is not None:
+            out["subareas"] = self.subareas  # the key figures; all of them in analysis/analysis.json
         if self.comparison is not None:
             out["comparison"] = self.comparison.to_dict()
         if self.comparison_traced is not None:

@@ -83,7 +83,7 @@ def refine(
     kw = {"dtype": torch.float64, "device": dev}
     ts = tilt_series
     radius = float(np.sqrt(((model.positions - model.positions.mean(0)) ** 2).sum(1).mean())) or 1.0
-    geo = Geometry(ts.angles, ts.euler_convention, tuple(ts.images.shape[1:]), ts.pixel_size, tilt_scale=1 / radius)
+    geo = Geometry.of(ts, tilt_scale=1 / radius)
     meas = torch.as_tensor(ts.images, **kw)
     species = model.species
     kind = torch.as_tensor([species.index(e) for e in model.elements], device=dev)
@@ -273,7 +273,7 @@ def rfactor(
     check_inputs(model, tilt_series)
     kw = {"dtype": torch.float64}
     ts = tilt_series
-    geo = Geometry(ts.angles, ts.euler_convention, tuple(ts.images.shape[1:]), ts.pixel_size)
+    geo = Geometry.of(ts)
     n = len(model)
     b = torch.as_tensor(model.b_factor if model.b_factor is not None else np.full(n, DEFAULT_B), **kw)
     h = torch.as_tensor(model.height if model.height is not None else np.ones(n), **kw)

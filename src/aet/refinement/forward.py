@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aet.model import TiltSeries
 from aet.physics.atoms import atoms_to_projections
 
 
@@ -28,6 +29,13 @@ class Geometry:
     pixel_size: float
     chunk: int = 8192
     tilt_scale: float = 1.0  #: radians per unit of the angle-correction parameters (1 / model radius in Å)
+    shifts: np.ndarray | None = None  #: ``[n, 2]`` (row, col) Å: the series' own image shifts (TiltSeries.shifts)
+
+    @classmethod
+    def of(cls, ts: TiltSeries, tilt_scale: float = 1.0) -> Geometry:
+        """The geometry of the tilt series ``ts`` (its angles, convention, image shape, pixel size and shifts)."""
+        return cls(ts.angles, ts.euler_convention, tuple(ts.images.shape[1:]), ts.pixel_size,  # type: ignore[arg-type]
+                   tilt_scale=tilt_scale, shifts=ts.shifts)  # fmt: skip
 
 
 def rotation_from_vector(w: torch.Tensor) -> torch.Tensor:
@@ -60,9 +68,13 @@ def project(
     """
     sel = images if isinstance(images, slice) else torch.as_tensor(images, device=pos.device)
     rot = None if tilt is None else rotation_from_vector(tilt[sel] * geo.tilt_scale)
+    moved = None if shift is None else shift[sel]
+    if geo.shifts is not None:  # the series' own shifts, plus the fitted ones
+        own = torch.as_tensor(geo.shifts[images], dtype=pos.dtype, device=pos.device)
+        moved = own if moved is None else own + moved
     return atoms_to_projections(
         pos[atoms], b[atoms], h[atoms], geo.angles[images], geo.image_shape, geo.pixel_size, geo.convention,
-        None if shift is None else shift[sel], chunk=geo.chunk, rotations=rot,
+        moved, chunk=geo.chunk, rotations=rot,
     )  # fmt: skip
 
 

@@ -55,6 +55,8 @@ def _in_images(positions: np.ndarray, ts: TiltSeries) -> np.ndarray:
     uv = np.einsum("nij,aj->nai", beam_frame(ts.angles, ts.euler_convention)[:, :2], positions) / ts.pixel_size
     col = uv[..., 0] + centre_index(cols)
     row = uv[..., 1] + centre_index(rows)
+    if ts.shifts is not None:
+        row, col = row + ts.shifts[:, None, 0] / ts.pixel_size, col + ts.shifts[:, None, 1] / ts.pixel_size
     return ~((col < 0) | (col > cols - 1) | (row < 0) | (row > rows - 1))
 
 

@@ -12,6 +12,7 @@ from aet.settings import Settings, setting, to_table
 from aet.settings.augment import AugmentSettings
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings, ResireSettings
 from aet.settings.refine import RefineSettings
+from aet.settings.subareas import SubareaSettings
 from aet.settings.trace import TraceSettings
 
 #: Pixel sizes (Å) aet accepts without ``force_pixel_size``: atomic-resolution ADF-STEM lies well inside; a value
@@ -140,17 +141,19 @@ class RunConfig:
     refine: RefineStage = RefineStage()
     analyse: AnalyseStage = AnalyseStage()
     report: ReportSettings = ReportSettings()
+    subareas: SubareaSettings = SubareaSettings()
 
     #: The tables other than [reconstruct], and their classes.
     TABLES: ClassVar[dict[str, type[Settings]]] = {
         "input": InputSettings, "run": RunOptions, "prepare": PrepareSettings, "augment": AugmentStage,
         "trace": TraceSettings, "refine": RefineStage, "analyse": AnalyseStage,
-        "report": ReportSettings,
+        "report": ReportSettings, "subareas": SubareaSettings,
     }  # fmt: skip
 
     def tables(self) -> dict[str, dict[str, Any]]:
         """The config as TOML tables (``None`` written as each field's ``none`` word)."""
         out = {name: to_table(getattr(self, name)) for name in self.TABLES}
         out["reconstruct"] = to_table(self.reconstruct) | to_table(self.method)
-        order = ["input", "run", "prepare", "reconstruct", "augment", "trace", "refine", "analyse", "report"]
+        order = ["input", "run", "prepare", "reconstruct", "augment", "trace", "refine", "analyse", "report",
+                 "subareas"]
         return {k: out[k] for k in order}

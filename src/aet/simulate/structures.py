@@ -167,34 +167,71 @@ def amorphous(
 ) -> AtomicModel:
     """Amorphous sphere: random positions at ``density`` (atoms/Å³; default the crystal's) pushed apart until
     no pair is closer than ``min_distance`` Å (default 0.85 × the crystal's nearest-neighbour distance)."""
-    sym, a = lattice(element)
-    density = density or 1.0 / _atomic_volume(sym, a)
-    nn = {"fcc": a / np.sqrt(2), "bcc": a * np.sqrt(3) / 2, "hcp": a, "diamond": a * np.sqrt(3) / 4}.get(sym, a)
-    dmin = min_distance or 0.85 * nn
+    density, dmin = _amorphous_defaults(element, density, min_distance)
     r = size_nm * 5.0
     n = int(round(density * 4 / 3 * np.pi * r**3))
-    if n * np.pi / 6 * dmin**3 > 0.55 * 4 / 3 * np.pi * r**3:
-        raise AetInputError(
-            f"{n} atoms with {dmin:.2f} Å minimum distance do not fit in a {size_nm} nm sphere; "
-            "lower the density or the minimum distance."
-        )
+    _check_packing(n, dmin, 4 / 3 * np.pi * r**3, f"a {size_nm} nm sphere")
     rng = np.random.default_rng(seed)
     pos = rng.normal(size=(n, 3))
     pos *= (r * rng.uniform(0, 1, n) ** (1 / 3) / np.linalg.norm(pos, axis=1))[:, None]
+
+    def inside(p: np.ndarray) -> np.ndarray:
+        norm = np.linalg.norm(p, axis=1, keepdims=True)
+        return np.where(norm > r, p * r / norm, p)
+
+    pos = _push_apart(pos, dmin, inside, max_iter)
+    return AtomicModel(pos - pos.mean(axis=0), [element] * n)
+
+
+def amorphous_film(
+    element: str,
+    width: float,
+    thickness: float,
+    density: float | None = None,
+    min_distance: float | None = None,
+    seed: int = 0,
+    max_iter: int = 500,
+) -> AtomicModel:
+    """Amorphous film: a ``width`` × ``width`` × ``thickness`` Å slab (x, y, z; centred on the origin) packed like
+    :func:`amorphous` (density in atoms/Å³, default the crystal's; minimum distance in Å)."""
+    density, dmin = _amorphous_defaults(element, density, min_distance)
+    half = np.array([width, width, thickness]) / 2
+    n = int(round(density * width * width * thickness))
+    _check_packing(n, dmin, width * width * thickness, f"a {width:g} × {width:g} × {thickness:g} Å film")
+    pos = np.random.default_rng(seed).uniform(-half, half, (n, 3))
+    pos = _push_apart(pos, dmin, lambda p: np.clip(p, -half, half), max_iter)
+    return AtomicModel(pos, [element] * n)
+
+
+def _amorphous_defaults(element: str, density: float | None, min_distance: float | None) -> tuple[float, float]:
+    """Density (atoms/Å³) and minimum distance (Å): the crystal's density and 0.85 × its nearest-neighbour distance
+    unless given."""
+    sym, a = lattice(element)
+    nn = {"fcc": a / np.sqrt(2), "bcc": a * np.sqrt(3) / 2, "hcp": a, "diamond": a * np.sqrt(3) / 4}.get(sym, a)
+    return density or 1.0 / _atomic_volume(sym, a), min_distance or 0.85 * nn
+
+
+def _check_packing(n: int, dmin: float, volume: float, what: str) -> None:
+    if n * np.pi / 6 * dmin**3 > 0.55 * volume:
+        raise AetInputError(
+            f"{n} atoms with {dmin:.2f} Å minimum distance do not fit in {what}; lower the density or the minimum "
+            "distance."
+        )
+
+
+def _push_apart(pos: np.ndarray, dmin: float, inside: Callable[[np.ndarray], np.ndarray], max_iter: int) -> np.ndarray:
+    """Random positions pushed apart pairwise until no pair is closer than ``dmin``, kept in the shape by ``inside``."""
     for _ in range(max_iter):
         pairs = cKDTree(pos).query_pairs(dmin, output_type="ndarray")
         if len(pairs) == 0:
-            break
+            return pos
         d = pos[pairs[:, 1]] - pos[pairs[:, 0]]
         dist = np.linalg.norm(d, axis=1, keepdims=True).clip(1e-6)
         push = 0.5 * (dmin * 1.02 - dist) * d / dist
         np.add.at(pos, pairs[:, 0], -push)
         np.add.at(pos, pairs[:, 1], push)
-        norm = np.linalg.norm(pos, axis=1, keepdims=True)
-        pos = np.where(norm > r, pos * r / norm, pos)
-    else:
-        raise AetInputError("the amorphous packing did not converge; lower the density or the minimum distance.")
-    return AtomicModel(pos - pos.mean(axis=0), [element] * n)
+        pos = inside(pos)
+    raise AetInputError("the amorphous packing did not converge; lower the density or the minimum distance.")
 
 
 # ---------------------------------------------------------------- modifiers
