@@ -102,9 +102,9 @@ class Timer:
         return inner
 
     def wrap_step(self, fn: Callable) -> Callable:
-        def inner(opt, geo, meas, p, expand, log, advance, stage):  # noqa: ANN001
+        def inner(opt, geo, meas, p, expand, log, advance, stage, *rest):  # noqa: ANN001
             n0, t = len(self.evals), time.perf_counter()
-            fn(opt, geo, meas, p, expand, log, advance, stage)
+            fn(opt, geo, meas, p, expand, log, advance, stage, *rest)
             self.steps.append((stage, time.perf_counter() - t, len(self.evals) - n0))
             self.r1_last = log[-1].R1
             its = self.iterations()

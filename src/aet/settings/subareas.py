@@ -24,7 +24,7 @@ class SubareaSettings(Settings):
     merge_distance: float | None = setting(
         None, "Atoms of two sub-areas closer than this are one site (the more central one is kept); auto: 0.7 × the "
         "nearest-neighbour distance of the elements.", unit="Å", none="auto", minimum=0.1)  # fmt: skip
-    seam_iterations: int = setting(5, "Outer refinement iterations of the stitched model against the whole field "
+    seam_iterations: int = setting(3, "Outer refinement iterations of the stitched model against the whole field "
                                    "(the seams); 0: none.", minimum=0, maximum=1000)  # fmt: skip
     scheduler: str | None = setting(
         None, "Dask scheduler address (tcp://host:8786) whose workers see this folder; none: a local cluster; "
