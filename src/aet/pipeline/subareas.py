@@ -24,7 +24,6 @@ As the published sub-area AET of a Ta film did (Yuan et al., Nat. Mater. 21, 95 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import replace
@@ -305,7 +304,3 @@ def area_comparisons(parts: list[AtomicModel], centres: np.ndarray, half: float,
 def _in_square(positions: np.ndarray, centre: np.ndarray, half: float) -> np.ndarray:
     return np.asarray(np.abs(positions[:, :2] - centre[:2]).max(axis=1) <= half)
 
-
-def read_record(out: Path) -> dict[str, Any]:
-    """``subareas.json`` of a finished sub-area job."""
-    return dict(json.loads((Path(out) / "subareas.json").read_text()))

@@ -137,7 +137,7 @@ def refine(
         opt_main = _lbfgs([v for k, v in p.items() if v.requires_grad and k not in geometric])
         opt_geo = _lbfgs([p[k] for k in geometric]) if geometric else None
         r_free = [_r_free(geo, meas, p, expand, free)] if len(free) else []
-        best, best_state, since = 0, _snapshot(p), 0
+        best, best_state, since = 0, _snapshot(p) if len(free) else {}, 0
         for it in range(1, iterations + 1):
             last = log[-1].misfit if log else np.inf
             _step(opt_main, geo, meas, p, expand, log, advance, "positions", fit)
@@ -166,12 +166,12 @@ def refine(
     if len(free):
         _restore(p, best_state)
         with torch.no_grad():  # the held-out images' backgrounds: the offset R_free was measured with
-            p["background"][free] += _free_offsets(geo, meas, p, expand, free)
+            p["background"][free] += _free_prediction(geo, meas, p, expand, free)[1]
         # then their own angle corrections, shifts and scales, with the atoms fixed, so that R1 covers every image
         own = [p[k] for k in ("tilt", "shift", "scale", "background") if k in p and p[k].requires_grad]
-        pos_grad = p["pos"].requires_grad_(False)
+        p["pos"].requires_grad_(False)
         _step(_lbfgs(own, hb_iterations or 5), geo, meas, p, expand, log, None, "held-out images", free)
-        pos_grad.requires_grad_(True)
+        p["pos"].requires_grad_(True)
     else:
         best = len([step for step in log if step.stage == "positions"])
     converged = stop == "converged"
@@ -221,27 +221,21 @@ def free_images(n: int, fraction: float) -> np.ndarray:
     return np.arange(k // 2, n, k)
 
 
-def _free_offsets(geo, meas, p, expand, free) -> torch.Tensor:  # noqa: ANN001
-    """Per held-out image, the offset that makes the prediction's mean match the image (its background)."""
+def _free_prediction(geo, meas, p, expand, free) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """The held-out images' prediction with the backgrounds they have in ``p`` (no graph), and per image the offset
+    that makes its mean match the image's (its own background, one number from its mean)."""
     with torch.no_grad():
-        calc = _free_calc(geo, p, expand, free)
-        return (meas[free] - calc).mean((1, 2))
-
-
-def _free_calc(geo, p, expand, free) -> torch.Tensor:  # noqa: ANN001
-    """The prediction of the held-out images, with the backgrounds they have in ``p`` (no graph)."""
-    pos, b, h = (t.detach() for t in expand(p))
-    sel = torch.as_tensor(free, device=pos.device)
-    img = project(geo, pos, b, h, _opt(p, "shift"), _opt(p, "tilt"), free)
-    return p["scale"].detach()[sel, None, None] * img + p["background"].detach()[sel, None, None]
+        pos, b, h = (t.detach() for t in expand(p))
+        sel = torch.as_tensor(free, device=pos.device)
+        img = project(geo, pos, b, h, _opt(p, "shift"), _opt(p, "tilt"), free)
+        calc = p["scale"].detach()[sel, None, None] * img + p["background"].detach()[sel, None, None]
+        return calc, (meas[sel] - calc).mean((1, 2))
 
 
 def _r_free(geo, meas, p, expand, free) -> float:  # noqa: ANN001
-    """R1 of the held-out images, each with its own background offset (one number from its mean): R_free."""
-    with torch.no_grad():
-        calc = _free_calc(geo, p, expand, free)
-        calc = calc + (meas[free] - calc).mean((1, 2), keepdim=True)
-        return r1(calc, meas[free])
+    """R1 of the held-out images, each with its own background offset: R_free."""
+    calc, offset = _free_prediction(geo, meas, p, expand, free)
+    return r1(calc + offset[:, None, None], meas[torch.as_tensor(free, device=meas.device)])
 
 
 def _snapshot(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
