@@ -138,3 +138,12 @@ def test_subareas_on_a_local_cluster_then_on_a_separate_scheduler(film_series, t
     assert record["scheduler"] == address
     assert all("reconstruct" in a["skipped_stages"] for a in record["areas"])
     assert compare(again.model, result.model, 0.5).rmsd_pm < 0.5
+
+
+def test_a_sub_area_job_that_cannot_be_planned_is_refused_before_any_work(film_series, tmp_path: Path):
+    path, _ = film_series
+    for sub, match in (({"centres": str(tmp_path / "missing.txt")}, "not a file"), ({"size": 60.0}, "wider than")):
+        out = tmp_path / f"run{len(match)}"
+        with pytest.raises(AetUsageError, match=match):
+            run(path, out, None, FAST | {"subareas": FAST["subareas"] | sub}, quiet=True)
+        assert not (out / ".aet" / "prepared.npz").exists()

@@ -282,6 +282,9 @@ def _check_settings(cfg: RunConfig) -> None:
     if cfg.refine.warm_start is not None and not Path(cfg.refine.warm_start).is_file():
         raise AetUsageError(f"[refine] warm_start names {cfg.refine.warm_start}, which is not a file; give the "
                             "atoms.xyz of an earlier time point.")  # fmt: skip
+    if cfg.subareas.enabled and cfg.subareas.centres is not None and not Path(cfg.subareas.centres).is_file():
+        raise AetUsageError(f"[subareas] centres names {cfg.subareas.centres}, which is not a file; give a text file "
+                            "with 'x y' or 'x y z' in Å per line, or leave it out for a grid.")  # fmt: skip
     for table, support in (("reconstruct", cfg.reconstruct.support), ("trace", cfg.trace.support)):
         if support not in (None, "auto") and not Path(support).is_file():
             raise AetUsageError(f"[{table}] support names {support}, which is not a file; give a mask volume or auto.")

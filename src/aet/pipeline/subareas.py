@@ -217,11 +217,11 @@ def run_subareas(ts_raw: TiltSeries, out: Path, cfg: Any, runner: Any, truth: At
     log: logging.Logger = runner.log
     s: SubareaSettings = cfg.subareas
     t0 = time.perf_counter()
+    centres = plan_centres(ts_raw, s)  # before any work: a plan that cannot be made is refused first
     prepare = replace(cfg.prepare, align=None)  # sub-areas need an aligned series: aet align first
     prep_key = runner.key("prepare", to_table(cfg.input), to_table(prepare), _fingerprint(ts_raw))
     ts = runner.stage("prepare", prep_key, lambda: _prepare(ts_raw, prepare, out, runner.progress, None),
                       lambda: _read_prepared(out))  # fmt: skip
-    centres = plan_centres(ts, s)
     size_px = int(round(s.size / ts.pixel_size))
     crops = [crop(ts, c, size_px, f"sub-area {k}") for k, c in enumerate(centres)]
     folders = [out / "areas" / f"a{k:02d}" for k in range(len(centres))]
