@@ -23,6 +23,11 @@ import numpy as np
 import torch
 
 from aet.geometry import as_euler_angles, beam_frame, centre_index
+from aet.physics import splat_cpu
+
+#: Use the compiled CPU kernels of :mod:`aet.physics.splat_cpu` for CPU tensors (the Torch path below serves other
+#: devices; tests switch this off to compare the two).
+CPU_KERNELS = True
 
 #: Gaussian windows reach this many standard deviations.
 WINDOW_SIGMAS = 4.0
@@ -165,6 +170,8 @@ class _Splat(torch.autograd.Function):
     ) -> torch.Tensor:  # fmt: skip
         ctx.save_for_backward(p, amp, b)
         ctx.geometry = (shape, w, pixel_size, chunk)
+        if _compiled(p):
+            return splat_cpu.scatter(p, amp, b, shape, w, pixel_size, pad_of(w))
         m = p.shape[0]
         pr, pc = shape[0] + 2 * pad_of(w), shape[1] + 2 * pad_of(w)
         k = 2 * w + 1
@@ -190,6 +197,10 @@ class _Splat(torch.autograd.Function):
         d_p = torch.zeros_like(p) if need_p else None
         d_amp = torch.zeros_like(amp) if need_amp else None
         d_b = torch.zeros_like(b) if need_b else None
+        if _compiled(p):
+            g_p, g_amp, g_b = splat_cpu.gather(p, amp, b, grad, shape, w, pixel_size, pad_of(w))
+            return (g_p if need_p else None, g_amp.sum(0) if need_amp else None, g_b.sum(0) if need_b else None,
+                    None, None, None, None)  # fmt: skip
         k = 2 * w + 1
         pc = shape[1] + 2 * pad_of(w)
         g_flat = grad.contiguous().reshape(-1)
@@ -218,6 +229,10 @@ class _Splat(torch.autograd.Function):
 _splat: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int], int, float, int], torch.Tensor] = (
     _Splat.apply
 )
+
+
+def _compiled(p: torch.Tensor) -> bool:
+    return CPU_KERNELS and p.device.type == "cpu"
 
 
 def _tap_offsets(p: torch.Tensor, w: int, pixel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
