@@ -1,6 +1,7 @@
 """A 100,000-atom particle through ``aet run`` on 2 cores: time per stage, peak memory, and the model's accuracy.
 
 Run: .venv/bin/python benchmarks/large_particle.py [--size 14.2] [--tilts 60] [--threads 2] [--work runs/large]
+[--name large_particle]
 
 * truth: ``build_model("sphere", ["Pt"], 14.2)`` (99,660 atoms of fcc Pt, as in ``benchmarks/refine.py``);
 * tilt series: 60 projections over ±70° (``tilt_range(-70, 70, 140/59)``), 0.357 Å pixels, the smallest image that
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--tilts", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("runs/large"))
+    ap.add_argument("--name", default="large_particle", help="results file benchmarks/results/NAME.json")
     args = ap.parse_args()
     truth = build_model("sphere", ["Pt"], args.size)
     angles = tilt_range(-70, 70, 140 / (args.tilts - 1))
@@ -70,7 +72,7 @@ def main() -> None:
     print(f"aet run: {seconds / 60:.1f} min, peak {peak_gb:.2f} GB; traced {traced.rmsd_pm:.1f} pm -> final "
           f"{final.rmsd_pm:.1f} pm, recall {final.recall:.4f}", flush=True)  # fmt: skip
     report(
-        "large_particle",
+        args.name,
         ["atoms", "projections", "image px", "recall traced", "RMSD traced pm", "recall", "precision", "RMSD pm",
          "reconstruct s", "augment s", "trace s", "refine s", "run min", "peak GB"],
         rows,

@@ -8,8 +8,9 @@ the image pixel (rows//2, cols//2). Both paths give the same numbers as ``projec
 * :func:`atoms_to_projections` evaluates the analytic line integral along the beam, H·√(B/π)·exp(−π² ρ²/B),
   divided by the voxel size so that it matches the voxel sums of the projector.
 
-Each atom only touches a local window of ±4σ, evaluated for all atoms at once and scattered with index_add,
-so cost grows with atoms × window, never atoms × pixels.
+Each atom only touches a local window of ±4σ, so cost grows with atoms × window, never atoms × pixels. On CPU
+tensors the windows are added and differentiated by the compiled loops of :mod:`aet.physics.splat_cpu`; on other
+devices by Torch scatter and gather operations (:class:`_Splat`).
 """
 
 from __future__ import annotations

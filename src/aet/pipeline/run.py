@@ -40,6 +40,7 @@ from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
 from aet.prepare.align import align_series, check_object, rotate_series, without_background
 from aet.prepare.sample import detect_sample
+from aet.prepare.sampling import angular_sampling, sampling_warning
 from aet.refinement.report import RefineReport, free_summary
 from aet.refinement.validate import in_some_image, inside_field_of_view
 from aet.settings import to_table
@@ -193,6 +194,10 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     evidence = ", ".join(f"{k.replace('_', ' ')} {found[k]:.3g}" for k in keys if k in found)
     log.info(f"prepare: a {found.get('sample_found', 'particle')}" + (f" ({evidence})" if evidence else ""))
     log.info("prepare: " + _alignment_line(ts))
+    if found.get("sample_found", "particle") == "particle":
+        sparse = sampling_warning(angular_sampling(ts, elements), ts.n_images, float(np.ptp(ts.tilt_angles)))
+        if sparse:
+            log.warning("prepare: " + sparse)
 
     # ---- reconstruct
     rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content("prepare"))
