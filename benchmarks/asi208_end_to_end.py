@@ -12,7 +12,8 @@ multislice series has exact angles and at 8.0e3 e/Å² fitting them only fits no
 pm without), each
 model scored with ``aet.metrics.compare`` at 0.9 Å after the mean shift.
 ``--denoise bm3d`` denoises the raw counts first (:func:`aet.prepare.denoise`, as ``[prepare] denoise = "bm3d"``
-does; the published pipeline used BM3D too) and refines against the denoised images, as ``aet run`` would.
+does; the published pipeline used BM3D too) for the reconstruction and the trace, and refines against the raw
+projections, as ``aet run`` does (refinement and R-factor never fit denoised images).
 ``--wedge 60`` keeps the projections within ±60° of the beam (41 of the 60: θ and θ − 180° are the same direction).
 Published figures beside.
 """
@@ -49,6 +50,7 @@ def run(dose: str, iterations: int, support: bool = True, denoiser: str = "none"
     t0 = time.perf_counter()
     images = ts.images[keep] if denoiser == "none" else denoise(ts.images[keep], denoiser, 0.0, ts.pixel_size,
                                                                   strength=strength)  # fmt: skip
+    measured = TiltSeries(ts.images[keep], ts.angles[keep], ts.pixel_size, ts.euler_convention)
     ts = TiltSeries(images.astype(np.float32), ts.angles[keep], ts.pixel_size, ts.euler_convention)
     denoise_s = time.perf_counter() - t0
     mask = aet.io.read(DATA / "Mask_aSi_cov35pm.mat", kind="volume").data if support else None
@@ -63,7 +65,8 @@ def run(dose: str, iterations: int, support: bool = True, denoiser: str = "none"
     out = {"result": compare(model, truth, radius=0.9), "reconstruct_s": t1 - t0, "trace_s": t2 - t1,
            "denoise_s": denoise_s, "images": ts.n_images}  # fmt: skip
     if support:  # without the mask, noise peaks at the edge of the field of view would make refine refuse the model
-        refined, report = aet.refine(model, ts, angle_correction=False, progress=False)  # multislice: exact angles
+        # against the images without denoising, as aet run does; multislice: exact angles
+        refined, report = aet.refine(model, measured, angle_correction=False, progress=False)
         out.update(refined=compare(refined, truth, radius=0.9), R1=(report.before.R1, report.after.R1),
                    refine_s=time.perf_counter() - t2)  # fmt: skip
     return out

@@ -172,3 +172,22 @@ def test_measured_ta_film_with_full_euler_angles(shared_data, tmp_path) -> None:
     assert "prepare: a film" in log
     assert 600 < result.summary.n_atoms < 1400 and result.summary.rfactors.R1 < 0.4
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "done"
+
+
+def test_refinement_and_r_factor_fit_the_images_without_denoising(tmp_path) -> None:
+    """A denoiser serves the reconstruction and the trace; refinement, R-factor and report see the images without it
+    (same background, scale and alignment), kept in .aet/measured.npz, which a run without denoising removes."""
+    truth, ts = _example()
+    out = tmp_path / "out"
+    fast = {**FAST, "augment": {"enabled": False}, "analyse": {"enabled": False}}
+    result = run(ts, out, overrides={**fast, "prepare": {"align": "none", "denoise": "gaussian"}}, quiet=True)
+    prepared = aet.io.read_tilt_series(out / ".aet/prepared.npz")
+    measured = aet.io.read_tilt_series(out / ".aet/measured.npz")
+    assert measured.images.shape == prepared.images.shape
+    np.testing.assert_allclose(measured.images.sum((1, 2)), prepared.images.sum((1, 2)), rtol=1e-3)  # same scale
+    assert np.abs(measured.images - prepared.images).std() > 0.1 * prepared.images.std()  # but not smoothed
+    own = aet.rfactor(result.model, measured).R1
+    assert result.summary.rfactors.R1 == pytest.approx(own, rel=1e-4)
+    assert abs(aet.rfactor(result.model, prepared).R1 - own) > 0.2 * own  # the smoothed images tell another R1
+    run(ts, out, overrides=fast, quiet=True)
+    assert not (out / ".aet/measured.npz").exists()

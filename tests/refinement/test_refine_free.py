@@ -10,7 +10,7 @@ from aet.metrics import compare
 from aet.model import AtomicModel, TiltSeries
 from aet.refinement import free_images
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
-from aet.simulate.structures import build_model
+from aet.simulate.structures import amorphous, build_model
 
 
 def test_free_images_spread_over_the_tilt_range():
@@ -45,8 +45,32 @@ def test_held_out_images_do_not_steer_the_atoms(low_dose):
 def test_refinement_keeps_the_state_of_lowest_r_free(low_dose):
     """The model returned is the one of lowest R_free, found before the fit turned to the noise."""
     truth, ts, start = low_dose
-    refined, rep = aet.refine(start, ts, progress=False)
+    refined, rep = aet.refine(start, ts, progress=False, per_atom="off")
     assert rep.r_free[rep.best_iteration] == min(rep.r_free) <= rep.r_free[0]
     assert rep.stopped == "R_free" and len(rep.r_free) - 1 - rep.best_iteration == 3  # free_patience
     assert compare(refined, truth, 0.9).rmsd_pm < 0.8 * compare(start, truth, 0.9).rmsd_pm
     assert rep.log[-1].stage == "held-out images"
+
+
+def test_per_atom_b_and_h_are_kept_only_where_r_free_asks_for_it():
+    """``per_atom = "auto"``: an amorphous Ta cluster whose atoms alternate between B = 4 and 6 Å² (the same
+    scattering power, as the simulator makes them) gets its own B per atom back, and more precise positions; with one
+    B for all, the per-atom phase lowers no R_free and the one-B model is returned."""
+    truth = amorphous("Ta", 2.0, seed=0)
+    start = AtomicModel(truth.positions + np.random.default_rng(0).normal(0, 0.05, truth.positions.shape),
+                        truth.elements)  # fmt: skip
+    b = np.where(np.arange(len(truth)) % 2 == 0, 4.0, 6.0)
+    kw = {"angle_correction": False, "progress": False}
+    mixed = simulate_tilt_series(AtomicModel(truth.positions, truth.elements, b_factor=b), tilt_range(-70, 70, 3.5),
+                                 Acquisition(dose=1e5, seed=2))  # fmt: skip
+    auto, rep = aet.refine(start, mixed, **kw)
+    one_b, rep_off = aet.refine(start, mixed, per_atom="off", **kw)
+    assert rep.per_atom and "per-atom B and H" in {step.stage for step in rep.log} and not rep_off.per_atom
+    assert min(rep.r_free) < 0.8 * min(rep_off.r_free)
+    assert np.median(auto.b_factor[b == 6.0]) == pytest.approx(6.0, rel=0.05)
+    assert np.median(auto.b_factor[b == 4.0]) == pytest.approx(4.0, rel=0.05)
+    assert compare(auto, truth, 0.9).rmsd_pm < 0.8 * compare(one_b, truth, 0.9).rmsd_pm
+    uniform = simulate_tilt_series(truth, tilt_range(-70, 70, 3.5), Acquisition(dose=1e5, seed=2))
+    same, rep_same = aet.refine(start, uniform, **kw)
+    assert not rep_same.per_atom and np.ptp(same.b_factor) == 0
+    assert rep_same.r_free[rep_same.best_iteration] == min(rep_same.r_free)

@@ -53,6 +53,19 @@ def _factors(c: float, b: float, w: int, pixel_size: float, g: np.ndarray, d: np
     return r
 
 
+@njit(inline="always", cache=True)
+def _window(pa: np.ndarray, b: float, w: int, pixel_size: float, pad: int, rows: int, cols: int,
+            g: np.ndarray) -> tuple[int, int]:  # fmt: skip
+    """Fill ``g`` ``[4, 2w + 1]`` with (column factors, column offsets, row factors, row offsets) of the atom at
+    pixel coordinates ``pa`` (col, row); return its window's top-left pixel in the padded image, (−1, −1) when the
+    window has no tap in the image."""
+    cx = _factors(pa[0], b, w, pixel_size, g[0], g[1])
+    cy = _factors(pa[1], b, w, pixel_size, g[2], g[3])
+    if cx < -w or cx > cols - 1 + w or cy < -w or cy > rows - 1 + w:
+        return -1, -1
+    return cy + pad - w, cx + pad - w
+
+
 _FAST = {"reassoc", "contract", "nsz", "arcp"}  # reorder sums (vectorised loops); NaN and inf keep their meaning
 
 
@@ -60,15 +73,13 @@ _FAST = {"reassoc", "contract", "nsz", "arcp"}  # reorder sums (vectorised loops
 def _scatter(p, amp, b, out, w, pixel_size, pad, rows, cols):  # type: ignore[no-untyped-def]
     k = 2 * w + 1
     for i in prange(p.shape[0]):
-        gx, dx = np.empty(k, p.dtype), np.empty(k, p.dtype)
-        gy, dy = np.empty(k, p.dtype), np.empty(k, p.dtype)
+        g = np.empty((4, k), p.dtype)
+        gx, gy = g[0], g[2]
         img = out[i]
         for a in range(p.shape[1]):
-            cx = _factors(p[i, a, 0], b[a], w, pixel_size, gx, dx)
-            cy = _factors(p[i, a, 1], b[a], w, pixel_size, gy, dy)
-            if cx < -w or cx > cols - 1 + w or cy < -w or cy > rows - 1 + w:
+            r0, c0 = _window(p[i, a], b[a], w, pixel_size, pad, rows, cols, g)
+            if r0 < 0:
                 continue  # no tap in the image
-            r0, c0 = cy + pad - w, cx + pad - w
             for r in range(k):
                 v = amp[a] * gy[r]
                 row = img[r0 + r]
@@ -80,15 +91,13 @@ def _scatter(p, amp, b, out, w, pixel_size, pad, rows, cols):  # type: ignore[no
 def _gather(p, amp, b, grad, w, pixel_size, pad, rows, cols, d_p, d_amp, d_b):  # type: ignore[no-untyped-def]
     k = 2 * w + 1
     for i in prange(p.shape[0]):
-        gx, dx = np.empty(k, p.dtype), np.empty(k, p.dtype)
-        gy, dy = np.empty(k, p.dtype), np.empty(k, p.dtype)
+        g = np.empty((4, k), p.dtype)
+        gx, dx, gy, dy = g[0], g[1], g[2], g[3]
         img = grad[i]
         for a in range(p.shape[1]):
-            cx = _factors(p[i, a, 0], b[a], w, pixel_size, gx, dx)
-            cy = _factors(p[i, a, 1], b[a], w, pixel_size, gy, dy)
-            if cx < -w or cx > cols - 1 + w or cy < -w or cy > rows - 1 + w:
+            r0, c0 = _window(p[i, a], b[a], w, pixel_size, pad, rows, cols, g)
+            if r0 < 0:
                 continue
-            r0, c0 = cy + pad - w, cx + pad - w
             # Σ G·u·v for u ∈ {gy, gy·dy, gy·dy²} and v ∈ {gx, gx·dx, gx·dx²}: the five sums the gradient needs
             s00 = s01 = s02 = s10 = s20 = 0.0
             for r in range(k):

@@ -204,6 +204,7 @@ def run_subareas(ts_raw: TiltSeries, out: Path, cfg: Any, runner: Any, truth: At
         RunResult,
         _file_hash,
         _fingerprint,
+        _measured,
         _prepare,
         _read_prepared,
         _read_refined,
@@ -249,12 +250,13 @@ def run_subareas(ts_raw: TiltSeries, out: Path, cfg: Any, runner: Any, truth: At
     refine = replace(cfg.refine, iterations=s.seam_iterations, hb_iterations=0, enabled=s.seam_iterations > 0)
     ref_key = runner.key("refine", to_table(refine), _file_hash(out / "atoms_stitched.xyz"),
                          runner.content("prepare"))  # fmt: skip
+    measured = _measured(ts, out)  # the seams and the R-factor fit the images without denoising
     model, report = runner.stage(
-        "refine", ref_key, lambda: _refine(stitched, ts, refine, cfg.run.device, out, runner.progress, log),
+        "refine", ref_key, lambda: _refine(stitched, measured, refine, cfg.run.device, out, runner.progress, log),
         lambda: _read_refined(out),
     )  # fmt: skip
     rf_key = runner.key("rfactor", runner.content("refine"), runner.content("prepare"))
-    rfac = runner.stage("rfactor", rf_key, lambda: _rfactor(model, ts, out), lambda: _read_rfactor(out))
+    rfac = runner.stage("rfactor", rf_key, lambda: _rfactor(model, measured, out), lambda: _read_rfactor(out))
     volumes = [aet.io.read_volume(f / "tomogram.mrc") for f in folders]
     tomogram = mosaic(volumes, centres, ts)
     aet.io.write(tomogram, out / "tomogram.mrc", overwrite=True)
@@ -272,7 +274,7 @@ def run_subareas(ts_raw: TiltSeries, out: Path, cfg: Any, runner: Any, truth: At
                        subareas={k: v for k, v in record.items() if k != "areas"} | {"areas": len(areas)})
     with atomic_paths(out / "summary.json") as (tmp,):
         dump_json(summary.to_dict(), tmp)
-    write_report(out / "report.html", summary, tomogram, None, model, ts, rfac.calculated,
+    write_report(out / "report.html", summary, tomogram, None, model, measured, rfac.calculated,
                  list(rfac.R1_per_projection), truth=truth)  # fmt: skip
     log.info(f"report: wrote {out / 'report.html'} (sub-area reports in {out / 'areas'})")
     return RunResult(out, summary, model, runner.skipped)

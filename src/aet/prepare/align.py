@@ -70,6 +70,7 @@ class Alignment:
         shift_noise: RMS noise of the shifts, Å (from the even and the odd rows and columns apart).
         axis_found: the axis the data show, degrees (``tilt_axis`` is the one applied: 0 when this is within
             0.5° of the rows or was not confirmed).
+        border: how the resampling filled pixels from outside the images (``scipy.ndimage`` mode).
     """
 
     tilt_axis: float
@@ -83,6 +84,7 @@ class Alignment:
     notes: list[str] = field(default_factory=list)
     shift_noise: float = 0.0
     axis_found: float | None = None
+    border: str = "nearest"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -392,10 +394,17 @@ def without_background(images: Array) -> Array:
 def rotate_series(ts: TiltSeries, tilt_axis: float, sample: str = "particle") -> tuple[TiltSeries, Alignment]:
     """Only turn the images so that the given ``tilt_axis`` (degrees) runs along the rows; no shifts."""
     zero = np.zeros((ts.n_images, 2))
-    out = resample(np.asarray(ts.images, dtype=np.float64), tilt_axis, zero,
-                   "constant" if sample == "particle" else "nearest")  # fmt: skip
-    result = Alignment(float(tilt_axis), "given", zero, float("nan"), 0.0, applied=True)
-    return _aligned(ts, out, result), result
+    result = Alignment(float(tilt_axis), "given", zero, float("nan"), 0.0, applied=True,
+                       border="constant" if sample == "particle" else "nearest")  # fmt: skip
+    return _aligned(ts, apply_alignment(np.asarray(ts.images, dtype=np.float64), result, ts.pixel_size), result), result
+
+
+def apply_alignment(images: Array, result: Alignment, pixel_size: float) -> Array:
+    """``images`` turned and shifted as ``result`` says (unchanged when it was not applied): the same correction on
+    another copy of the series (the images without denoising, for refinement and the R-factor)."""
+    if not result.applied:
+        return images
+    return resample(images, result.tilt_axis, np.asarray(result.shifts) / pixel_size, result.border)
 
 
 def _aligned(ts: TiltSeries, images: Array, result: Alignment) -> TiltSeries:
@@ -509,5 +518,5 @@ def align_series(
     apply = turn != 0 or float(np.abs(shifts).max()) > NEGLIGIBLE_SHIFT_PX
     result = Alignment(turn, source, shifts * ts.pixel_size, contrast, order, rounds, last * ts.pixel_size,
                        apply, notes, noise_px * ts.pixel_size, found)  # fmt: skip
-    out = resample(measured, turn, shifts, "nearest") if apply else measured  # the border continues the background
-    return _aligned(ts, out, result), result
+    # the border continues the background ("nearest", the result's default)
+    return _aligned(ts, apply_alignment(measured, result, ts.pixel_size), result), result

@@ -49,7 +49,8 @@ class RefineReport:
     vectors in degrees, ``None`` where they were not fitted. ``free_images`` were held out of the fit; ``r_free``
     is their R1 for the start model (after the H and B fit) and after each outer iteration; the model returned is
     that of ``best_iteration`` (0: the start positions), the lowest R_free. ``stopped``: ``"R_free"`` (it stopped
-    falling), ``"converged"`` (the misfit did) or ``"iterations"``.
+    falling), ``"converged"`` (the misfit did) or ``"iterations"``. ``per_atom``: whether the model returned has
+    one B and H per atom (``per_atom = "auto"`` keeps them only when they lowered R_free).
     """
 
     before: RFactors
@@ -69,6 +70,7 @@ class RefineReport:
     r_free: tuple[float, ...] = ()
     best_iteration: int = 0
     stopped: str = "iterations"
+    per_atom: bool = False
 
     @property
     def r_free_before_after(self) -> tuple[float, float] | None:
@@ -103,14 +105,22 @@ class RefineReport:
             image_shift_A=pairs(d["image_shift_A"]),
             angle_correction_deg=pairs(d["angle_correction_deg"]),
             move_A=Moves(float(d["move_A"]["mean"]), float(d["move_A"]["max"]), int(d["move_A"]["capped"])),
-            settings=RefineSettings(**{k: v for k, v in d["settings"].items() if k in names(RefineSettings)}),
+            settings=_settings(d["settings"]),
             seconds=float(d["seconds"]),
             b_factor_convention=str(d.get("b_factor_convention", B_CONVENTION)),
             free_images=tuple(int(i) for i in d.get("free_images", ())),
             r_free=tuple(float(v) for v in d.get("r_free", ())),
             best_iteration=int(d.get("best_iteration", 0)),
             stopped=str(d.get("stopped", "iterations")),
+            per_atom=bool(d.get("per_atom", False)),
         )
+
+
+def _settings(saved: dict[str, Any]) -> RefineSettings:
+    """Saved settings as today's class takes them (``per_atom_b = true/false`` became ``per_atom``)."""
+    if "per_atom_b" in saved:
+        saved = {**saved, "per_atom": "on" if saved["per_atom_b"] else "off"}
+    return RefineSettings(**{k: v for k, v in saved.items() if k in names(RefineSettings)})
 
 
 def free_summary(report: RefineReport) -> dict[str, Any] | None:
@@ -119,4 +129,5 @@ def free_summary(report: RefineReport) -> dict[str, Any] | None:
     if (pair := report.r_free_before_after) is None:
         return None
     return {"R_free_before": pair[0], "R_free_after": pair[1], "best_iteration": report.best_iteration,
-            "stopped": report.stopped, "free_images": list(report.free_images)}  # fmt: skip
+            "stopped": report.stopped, "free_images": list(report.free_images),
+            "per_atom": report.per_atom}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from aet.errors import AetUsageError
 from aet.settings import Settings, setting
@@ -17,7 +18,10 @@ class RefineSettings(Settings):
     hb_iterations: int = setting(10, "L-BFGS evaluations for heights and B-factors per species.", minimum=0,
                                  maximum=10_000)  # fmt: skip
     max_move: float = setting(1.0, "Cap of each atom's total move.", unit="Å")
-    per_atom_b: bool = setting(False, "Also fit one B per atom (0.25–4 × its species' B).")
+    per_atom: Literal["auto", "on", "off"] = setting(
+        "auto", "One B and one H per atom (B 0.25–4 × its species' at the same scattering power H·B^1.5; that power "
+        "0.5–2 × its species'): on, off, or auto: after the position fit, a second phase with them, kept only if "
+        "R_free falls by 1 % more (off without held-out projections).", what="per_atom")  # fmt: skip
     image_scale: bool = setting(False, "Fit one scale factor per image (dose or detector drift).")
     image_shifts: bool = setting(False, "Fit one (row, col) shift per image.")
     max_shift: float = setting(1.0, "Cap of each image shift.", unit="Å", minimum=0)
