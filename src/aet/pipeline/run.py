@@ -604,7 +604,7 @@ def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out
             "" if (free := free_summary(report)) is None else
             f"; R_free of {len(free['free_images'])} held-out projections {free['R_free_before']:.4f} -> "
             f"{free['R_free_after']:.4f} (kept outer iteration {free['best_iteration']}, stopped: {free['stopped']})"
-        ))  # fmt: skip
+        ) + ("; one B and H per atom" if report.per_atom else ""))  # fmt: skip
         seen = in_some_image(refined.positions, ts)
         if not seen.all():  # moved out of every image: nothing measured constrains them any more
             log.warning(f"refine: {int((~seen).sum())} atoms moved out of every image and were dropped.")
