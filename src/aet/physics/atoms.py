@@ -195,13 +195,13 @@ class _Splat(torch.autograd.Function):
         p, amp, b = ctx.saved_tensors
         shape, w, pixel_size, chunk = ctx.geometry
         need_p, need_amp, need_b = ctx.needs_input_grad[:3]
-        d_p = torch.zeros_like(p) if need_p else None
-        d_amp = torch.zeros_like(amp) if need_amp else None
-        d_b = torch.zeros_like(b) if need_b else None
         if _compiled(p):
             g_p, g_amp, g_b = splat_cpu.gather(p, amp, b, grad, shape, w, pixel_size, pad_of(w))
             return (g_p if need_p else None, g_amp.sum(0) if need_amp else None, g_b.sum(0) if need_b else None,
                     None, None, None, None)  # fmt: skip
+        d_p = torch.zeros_like(p) if need_p else None
+        d_amp = torch.zeros_like(amp) if need_amp else None
+        d_b = torch.zeros_like(b) if need_b else None
         k = 2 * w + 1
         pc = shape[1] + 2 * pad_of(w)
         g_flat = grad.contiguous().reshape(-1)

@@ -459,8 +459,8 @@ def _align(ts: TiltSeries, name: str | None, sample: str,
             skip = "the Euler angles carry in-plane terms, so the series comes from an alignment already"
         elif sample == "film":
             skip = "a film: aet's alignment needs an object inside the field of view; give an aligned series"
-    result = None
-    if name in ("auto", "always") and skip is None:
+    searched, result = name in ("auto", "always") and skip is None, None
+    if searched:
         ts, result = align_series(ts, given_axis, sample)
     elif given_axis:  # stated geometry is honoured whatever the alignment setting
         ts, result = rotate_series(ts, given_axis, sample)
@@ -468,7 +468,7 @@ def _align(ts: TiltSeries, name: str | None, sample: str,
     def same(images: np.ndarray) -> np.ndarray:
         return images if result is None else apply_alignment(images, result, ts.pixel_size)
 
-    if result is not None and name in ("auto", "always") and skip is None:
+    if searched:
         return ts, same
     if name in (None, "auto"):
         return replace(ts, metadata={**ts.metadata, "prepare": {**ts.metadata["prepare"], "align_skipped": skip}}), same

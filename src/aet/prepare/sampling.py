@@ -40,17 +40,23 @@ class Sampling:
         return self.resolution / self.neighbour
 
 
+def bright_width(columns: np.ndarray, pixel_size: float, fraction: float) -> float | None:
+    """Width (Å) of the region where the column sums ``columns`` rise above ``fraction`` of their peak over their
+    dimmest 5 % (the background: an object may fill most of the field of view, so not their median); None when
+    nothing rises above it."""
+    profile = columns - np.percentile(columns, 5)
+    if profile.max() <= 0:
+        return None
+    bright = np.flatnonzero(profile > fraction * profile.max())
+    return float((bright[-1] - bright[0] + 1) * pixel_size)
+
+
 def particle_width(images: np.ndarray, pixel_size: float) -> float:
     """Width (Å) across the tilt axis (along the columns, the axis running along the rows) of the bright region of
-    the images: the widest over the projections, each one's column sums above 5 % of their peak over the dimmest
-    5 %."""
-    widths = [0.0]
-    for image in images:
-        profile = image.sum(0) - np.percentile(image.sum(0), 5)
-        if profile.max() > 0:
-            bright = np.flatnonzero(profile > 0.05 * profile.max())
-            widths.append((bright[-1] - bright[0] + 1) * pixel_size)
-    return float(max(widths))
+    the images: the widest over the projections, each one's column sums above 5 % of their peak
+    (:func:`bright_width`)."""
+    widths = [bright_width(image.sum(0), pixel_size, 0.05) for image in images]
+    return max([0.0, *(w for w in widths if w is not None)])
 
 
 def angular_sampling(ts: TiltSeries, elements: list[str]) -> Sampling | None:

@@ -7,6 +7,7 @@ import numpy as np
 from aet.errors import AetInputError
 from aet.geometry import beam_frame, centre_index
 from aet.model import AtomicModel, TiltSeries
+from aet.prepare.sampling import bright_width
 
 
 def check_inputs(model: AtomicModel, ts: TiltSeries) -> None:
@@ -67,12 +68,9 @@ def _check_extent(pos: np.ndarray, ts: TiltSeries) -> None:
     field of view, so not their median), and the model's width spans its 1st to 99th percentile along x (a few
     spurious traced atoms in missing-wedge streaks must not count).
     """
-    columns = ts.images.mean(0).sum(0)  # along x
-    profile = columns - np.percentile(columns, 5)
-    if profile.max() <= 0:
+    img_width = bright_width(ts.images.mean(0).sum(0), ts.pixel_size, 0.2)  # along x
+    if img_width is None:
         return
-    bright = np.flatnonzero(profile > 0.2 * profile.max())
-    img_width = (bright[-1] - bright[0] + 1) * ts.pixel_size
     lo, hi = np.percentile(pos[:, 0], [1, 99])
     model_width = float(hi - lo) + 2.0  # one atom radius each side
     ratio = model_width / img_width
