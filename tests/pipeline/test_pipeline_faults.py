@@ -29,7 +29,7 @@ import aet
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 from aet.simulate.structures import build_model
 
-STAGES = ("prepare", "reconstruct", "augment", "trace", "refine", "rfactor")
+STAGES = ("prepare", "reconstruct", "augment", "trace", "guard", "refine", "rfactor")
 #: One thread everywhere: the same model to the byte from every run.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 #: As small as the stages allow: each run is mostly the report.

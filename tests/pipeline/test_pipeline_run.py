@@ -77,7 +77,14 @@ def test_outputs(small_run) -> None:
     c = compare(got["xyz"], truth, radius=0.9)
     assert c.recall >= 0.98 and c.precision >= 0.98 and c.rmsd_pm < 20, c.to_dict()
     assert got["summary"]["comparison"]["recall"] == pytest.approx(c.recall)
-    assert set(got["summary"]["timings_s"]) >= {"reconstruct", "augment", "trace", "refine", "analyse", "total"}
+    stages = {"reconstruct", "augment", "trace", "guard", "refine", "analyse", "total"}
+    assert set(got["summary"]["timings_s"]) >= stages
+    guard = got["summary"]["guard"]  # the network's atoms were checked against the measured projections
+    assert guard["decision"] in ("network", "tomogram") and guard["measure"] in ("R_free", "R1")
+    assert guard["atoms"] == guard["atoms_" + guard["decision"]] - guard["dropped"] + guard["added"]
+    checked = aet.io.read_model(out / "atoms_checked.xyz")
+    assert len(checked) == guard["atoms"] and np.all(checked.scores["support"] >= 0.5)
+    assert "guard:" in (out / "log.txt").read_text()
     # the structure analysis stage: per-atom columns beside the model, its key figures in summary.json and the report
     analysed = ase.io.read(out / "analysis" / "atoms.xyz", format="extxyz")
     assert len(analysed) == len(got["xyz"]) and "structure" in analysed.arrays and "strain" in analysed.arrays
@@ -89,7 +96,7 @@ def test_outputs(small_run) -> None:
 def test_rerun_skips_unchanged_stages(small_run) -> None:
     truth, ts, out, result = small_run
     again = run(ts, out, overrides=FAST, quiet=True)
-    assert again.skipped == ["prepare", "reconstruct", "augment", "trace", "refine", "rfactor", "analyse"]
+    assert again.skipped == ["prepare", "reconstruct", "augment", "trace", "guard", "refine", "rfactor", "analyse"]
     assert len(again.model) == len(result.model)
     traced = (out / "atoms_traced.xyz").read_bytes()
     changed = run(ts, out, overrides={**FAST, "trace": {"min_distance": 3.0}}, quiet=True)

@@ -8,7 +8,7 @@ import pytest
 import aet
 from aet.metrics import compare
 from aet.model import AtomicModel, TiltSeries
-from aet.refinement import free_images
+from aet.refinement import FREE_TOLERANCE, PER_ATOM_GAIN, free_images
 from aet.simulate import Acquisition, simulate_tilt_series, tilt_range
 from aet.simulate.structures import amorphous, build_model
 
@@ -42,12 +42,16 @@ def test_held_out_images_do_not_steer_the_atoms(low_dose):
     assert rep_b.r_free[0] > 1.5 * rep.r_free[0]  # but R_free sees the change
 
 
-def test_refinement_keeps_the_state_of_lowest_r_free(low_dose):
-    """The model returned is the one of lowest R_free, found before the fit turned to the noise."""
+def test_refinement_keeps_the_latest_state_within_the_noise_of_the_lowest_r_free(low_dose):
+    """The model returned is the last one whose R_free was within FREE_TOLERANCE of the lowest so far, found before
+    the fit turned to the noise: the refinement stopped after free_patience iterations above that."""
     truth, ts, start = low_dose
     refined, rep = aet.refine(start, ts, progress=False, per_atom="off")
-    assert rep.r_free[rep.best_iteration] == min(rep.r_free) <= rep.r_free[0]
-    assert rep.stopped == "R_free" and len(rep.r_free) - 1 - rep.best_iteration == 3  # free_patience
+    best, r_free = rep.best_iteration, np.array(rep.r_free)
+    assert r_free[best] <= min(r_free) * (1 + FREE_TOLERANCE) and min(r_free) <= r_free[0]
+    lowest = np.minimum.accumulate(r_free)
+    assert np.all(r_free[best + 1 :] > lowest[best + 1 :] * (1 + FREE_TOLERANCE))
+    assert rep.stopped == "R_free" and len(r_free) - 1 - best == 3  # free_patience
     assert compare(refined, truth, 0.9).rmsd_pm < 0.8 * compare(start, truth, 0.9).rmsd_pm
     assert rep.log[-1].stage == "held-out images"
 
@@ -73,4 +77,4 @@ def test_per_atom_b_and_h_are_kept_only_where_r_free_asks_for_it():
     uniform = simulate_tilt_series(truth, tilt_range(-70, 70, 3.5), Acquisition(dose=1e5, seed=2))
     same, rep_same = aet.refine(start, uniform, **kw)
     assert not rep_same.per_atom and np.ptp(same.b_factor) == 0
-    assert rep_same.r_free[rep_same.best_iteration] == min(rep_same.r_free)
+    assert rep_same.r_free[rep_same.best_iteration] * (1 - PER_ATOM_GAIN) <= min(rep_same.r_free)

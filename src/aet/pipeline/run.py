@@ -1,7 +1,8 @@
 """``aet run``: tilt series in, validated atomic model out, in resumable stages.
 
 Stages: prepare (checks, background, normalisation, optional denoising and alignment hooks) → reconstruct →
-augment → trace → refine → R-factor → report. Each stage writes its outputs atomically, then a record
+augment → trace → guard (after a network: :mod:`aet.pipeline.guard`) → refine → R-factor → report. Each stage
+writes its outputs atomically, then a record
 ``DIR/.aet/STAGE.json`` with a key: the hash of its settings and of the keys of the stages it depends on (the
 first one also hashes the input file). A rerun skips a stage whose key is unchanged and whose outputs exist, so an
 interrupted run starts again at the stage that was cut off, and a changed setting reruns that stage and those
@@ -62,6 +63,7 @@ OUTPUTS = {
     "reconstruct": ["tomogram.mrc"],
     "augment": ["tomogram_augmented.mrc", "tomogram_uncertainty.mrc"],
     "trace": ["atoms_traced.xyz"],
+    "guard": ["atoms_checked.xyz", ".aet/guard_report.json"],
     "refine": ["atoms.xyz", "atoms.csv", ".aet/refine_report.json"],
     "rfactor": [".aet/rfactor.npz"],
     "analyse": ["analysis/atoms.xyz", "analysis/analysis.json", "analysis/analysis.html"],
@@ -230,12 +232,23 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     )  # fmt: skip
     if until == "trace":
         return None
+    measured = _measured(ts, out)
+
+    # ---- guard: the network's atoms only as far as the measured projections support them
+    guard_report, checked_from = None, runner.content("trace")
+    if cfg.augment.enabled and cfg.augment.guard:
+        g_key = runner.key("guard", to_table(cfg.refine), to_table(cfg.trace), elements, runner.content("trace"),
+                           runner.content("reconstruct"), runner.content("prepare"))  # fmt: skip
+        traced, guard_report = runner.stage(
+            "guard", g_key, lambda: _guard(traced, tomogram, elements, cfg, measured, device, out, log),
+            lambda: _read_guard(out),
+        )  # fmt: skip
+        checked_from = runner.content("guard")
 
     # ---- refine
     warm = cfg.refine.warm_start
-    ref_key = runner.key("refine", to_table(cfg.refine), runner.content("trace"), runner.content("prepare"),
+    ref_key = runner.key("refine", to_table(cfg.refine), checked_from, runner.content("prepare"),
                          _file_hash(Path(warm)) if warm else None)  # fmt: skip
-    measured = _measured(ts, out)
     model, refine_report = runner.stage(
         "refine", ref_key, lambda: _refine(traced, measured, cfg.refine, device, out, not quiet, log),
         lambda: _read_refined(out),
@@ -260,7 +273,8 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     # ---- summary and report (always rewritten: cheap)
     runner.current = "report"
     summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start,
-                       None if analysis is None else _analysis_record(analysis))  # fmt: skip
+                       None if analysis is None else _analysis_record(analysis),
+                       guard=None if guard_report is None else guard_report.to_dict())  # fmt: skip
     with atomic_paths(out / "summary.json") as (tmp,):
         dump_json(summary.to_dict(), tmp)
     t = time.perf_counter()
@@ -583,16 +597,55 @@ def _trace(augmented: Volume | None, tomogram: Volume, elements: list[str], t: T
     return model
 
 
-def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out: Path, progress: bool,
-            log: logging.Logger) -> tuple[AtomicModel, RefineReport | None]:  # fmt: skip
+def _inside(model: AtomicModel, ts: TiltSeries, log: logging.Logger, stage: str) -> AtomicModel:
+    """The traced atoms that the images can refine: a particle's project inside every image, so one outside at some
+    tilt is a missing-wedge streak at the edge of the volume; a film's atoms leave the field of view at high tilt,
+    and are refined while some image sees them."""
     film = ts.metadata.get("prepare", {}).get("sample_found") == "film"
-    # a particle's atoms project inside every image, so one outside at some tilt is a missing-wedge streak at the
-    # edge of the volume; a film's atoms leave the field of view at high tilt, and are refined as they are
     inside = (in_some_image if film else inside_field_of_view)(model.positions, ts)
     if not inside.all():
         where = "in no image" if film else "outside the images at some tilt (missing-wedge streaks at the edge)"
-        log.warning(f"refine: {int((~inside).sum())} traced atoms project {where} and were dropped.")
+        log.warning(f"{stage}: {int((~inside).sum())} traced atoms project {where} and were dropped.")
         model = model.subset(inside)
+    return model
+
+
+def _guard(traced: AtomicModel, tomogram: Volume, elements: list[str], cfg: RunConfig, measured: TiltSeries,
+           device: str, out: Path, log: logging.Logger) -> None:  # fmt: skip
+    """The guard (:mod:`aet.pipeline.guard`): the tomogram traced as without a network, both traces against the
+    measured projections; writes atoms_checked.xyz and .aet/guard_report.json."""
+    from aet.pipeline.guard import guard
+
+    with warnings.catch_warnings():  # the network trace's warnings were logged by the trace stage
+        warnings.simplefilter("ignore")
+        plain = trace_output(None, tomogram, elements, cfg.trace, support_mask=_mask(cfg.trace.support))
+    network, plain = _inside(traced, measured, log, "guard"), _inside(plain, measured, log, "guard")
+    if len(plain) == 0:
+        raise AetInputError("guard: no atoms were traced in the tomogram itself; run with [augment] guard = false.")
+
+    def difference_map(residual: TiltSeries) -> Volume:  # reconstructed as the tomogram was, signed
+        return aet.reconstruct(residual, settings=replace(cfg.reconstruct, positivity=False),
+                               method_settings=cfg.method, support_mask=_mask(cfg.reconstruct.support),
+                               device=device, progress=False)  # fmt: skip
+
+    checked, report = guard(network, plain, measured, cfg.refine, difference_map, elements, cfg.trace.min_distance,
+                            device)  # fmt: skip
+    (log.info if report.decision == "network" else log.warning)(f"guard: {report.sentence()}")
+    aet.io.write(checked, out / "atoms_checked.xyz", overwrite=True)
+    with atomic_paths(out / ".aet/guard_report.json") as (tmp,):
+        dump_json(report.to_dict(), tmp)
+
+
+def _read_guard(out: Path) -> tuple[AtomicModel, Any]:
+    from aet.pipeline.guard import GuardReport
+
+    saved = json.loads((out / ".aet/guard_report.json").read_text())
+    return aet.io.read_model(out / "atoms_checked.xyz"), GuardReport.from_dict(saved)
+
+
+def _refine(model: AtomicModel, ts: TiltSeries, r: RefineStage, device: str, out: Path, progress: bool,
+            log: logging.Logger) -> tuple[AtomicModel, RefineReport | None]:  # fmt: skip
+    model = _inside(model, ts, log, "refine")
     if r.warm_start:
         from aet.tracking import warm_start
 
@@ -676,7 +729,7 @@ def _analysis_record(analysis: Analysis) -> dict[str, Any]:
 def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
              refine_report: RefineReport | None, rfac: RFactors, runner: _Stages, truth: AtomicModel | None,
              seconds: float, analysis: dict[str, Any] | None = None,
-             subareas: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
+             subareas: dict[str, Any] | None = None, guard: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
     comparisons: dict[str, Any] = {}
     if truth is not None:
         from aet.metrics import compare
@@ -697,6 +750,7 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
         alignment=_alignment_record(ts),
         analysis=analysis,
         subareas=subareas,
+        guard=guard,
         **comparisons,
     )
 

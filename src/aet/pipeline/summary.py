@@ -56,6 +56,8 @@ class RunSummary:
         alignment: what ``[prepare] align`` found (:class:`aet.prepare.align.Alignment` as a dict), or why it was
             skipped (``{"skipped": reason}``); None when alignment was off.
         analysis: key figures of the structure analysis (``aet analyse``), None when it was off or failed.
+        guard: the guard's decision and figures (:class:`aet.pipeline.guard.GuardReport` as a dict), None when no
+            network ran or the guard was off.
     """
 
     atoms: dict[str, int]
@@ -73,6 +75,7 @@ class RunSummary:
     analysis: dict[str, Any] | None = None
     refinement_free: dict[str, Any] | None = None
     subareas: dict[str, Any] | None = None
+    guard: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=lambda: _versions())
 
     @property
@@ -103,6 +106,8 @@ class RunSummary:
         }  # fmt: skip
         if self.alignment is not None:
             out["alignment"] = self.alignment
+        if self.guard is not None:
+            out["guard"] = self.guard
         if self.analysis is not None:
             out["analysis"] = self.analysis
         if self.subareas is not None:

@@ -87,6 +87,8 @@ class AugmentStage(AugmentSettings):
 
     TABLE: ClassVar[str] = "augment"
     enabled: bool = setting(True, "Run the network (--no-augment: off).")
+    guard: bool = setting(True, "Keep the network's atoms only as far as the measured projections support them, and "
+                          "fall back to the tomogram's trace when the network's fits them worse.")  # fmt: skip
 
 
 @dataclass(frozen=True)
