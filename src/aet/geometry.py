@@ -80,6 +80,18 @@ def beam_frame(angles: npt.ArrayLike, convention: str = "zyz") -> Matrices:
     return np.swapaxes(rotation_matrices(angles, convention), -1, -2)
 
 
+def detector_frame(angles: npt.ArrayLike, convention: str = "zyz", tilt_axis: float = 0.0) -> Matrices:
+    """``[n, 3, 3]``: rows (x', y', z') with x' along the image columns, y' along the rows and z' along the beam,
+    for a detector turned by ``tilt_axis`` degrees (counter-clockwise from the rows; 0: the tilt axis runs along
+    the rows). Every image formation in aet (the atom projector, multislice) places atoms with it."""
+    frame = beam_frame(angles, convention)
+    if tilt_axis:
+        c, s = np.cos(np.deg2rad(tilt_axis)), np.sin(np.deg2rad(tilt_axis))
+        frame = frame.copy()
+        frame[:, :2, :] = np.array([[c, s], [-s, c]]) @ frame[:, :2, :]  # the detector turned: y' along (cos, sin)
+    return frame
+
+
 def is_single_axis(angles: npt.ArrayLike, convention: str = "zyz", tol_deg: float = 1e-4) -> bool:
     """True when every rotation is a pure tilt about y: R maps y onto itself to within ``tol_deg`` degrees.
 

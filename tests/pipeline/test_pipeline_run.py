@@ -84,7 +84,7 @@ def test_outputs(small_run) -> None:
     assert guard["atoms"] == guard["atoms_" + guard["decision"]] - guard["dropped"] + guard["added"]
     checked = aet.io.read_model(out / "atoms_checked.xyz")
     assert len(checked) == guard["atoms"] and np.all(checked.scores["support"] >= 0.5)
-    assert "guard:" in (out / "log.txt").read_text()
+    assert "guard:" in (out / "log.txt").read_text() and "Network guard" in got["report"]
     # the structure analysis stage: per-atom columns beside the model, its key figures in summary.json and the report
     analysed = ase.io.read(out / "analysis" / "atoms.xyz", format="extxyz")
     assert len(analysed) == len(got["xyz"]) and "structure" in analysed.arrays and "strain" in analysed.arrays

@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 import torch
 
-from aet.geometry import as_euler_angles, beam_frame, centre_index
+from aet.geometry import as_euler_angles, centre_index, detector_frame
 from aet.physics import splat_cpu
 
 #: Use the compiled CPU kernels of :mod:`aet.physics.splat_cpu` for CPU tensors (the Torch path below serves other
@@ -129,10 +128,7 @@ def atoms_to_projections(
     pos, b, h = _atom_params(positions, b_factor, height)
     n = pos.shape[0]
     ang = as_euler_angles(angles)
-    frame = beam_frame(ang, convention)[:, :2, :]  # [m, 2, 3]: (x', y') rows
-    if tilt_axis:
-        c, s = math.cos(math.radians(tilt_axis)), math.sin(math.radians(tilt_axis))
-        frame = np.array([[c, s], [-s, c]]) @ frame  # the detector turned: y' now runs along (cos α, sin α)
+    frame = detector_frame(ang, convention, tilt_axis)[:, :2, :]  # [m, 2, 3]: (x', y') rows
     rt = torch.as_tensor(frame, dtype=pos.dtype, device=pos.device)
     if rotations is not None:
         rt = rt @ rotations

@@ -424,6 +424,8 @@ def write_report(
     ]
     if truth is not None:
         body += ["<h2>Traced model and ground truth</h2>", _counts_table(model, truth)]
+    if summary is not None and summary.guard is not None:
+        body += ["<h2>Network guard</h2>", _guard_section(summary.guard)]
     if r1_per_projection is not None:
         body += ["<h2>R1 per projection</h2>", _r1_section(tilt_series, r1_per_projection)]
     if "alignment" in tilt_series.metadata:
@@ -862,6 +864,20 @@ def _r1_section(tilt_series: TiltSeries, r1: list[float]) -> str:
         caption="R1 of each projection (dimensionless, lower is better) against the tilt angle θ in degrees; "
         "the dashed line is the mean.",
     )
+
+
+def _guard_section(guard: dict[str, Any]) -> str:
+    """What the guard decided (:mod:`aet.pipeline.guard`), in words and figures."""
+    from aet.pipeline.guard import GuardReport
+
+    g = GuardReport.from_dict(guard)
+    words = g.sentence()
+    rows = [("trace kept", g.decision), (f"{g.measure}, network's trace", g.fit_network),
+            (f"{g.measure}, tomogram's trace", g.fit_tomogram), ("atoms in the network's trace", g.atoms_network),
+            ("atoms in the tomogram's trace", g.atoms_tomogram),
+            ("atoms the images do not support (dropped)", g.dropped),
+            ("atoms the difference map calls for (added)", g.added), ("atoms refined", g.atoms)]  # fmt: skip
+    return f"<p>{_esc(words[0].upper() + words[1:])}.</p>" + _table("", rows)
 
 
 def _alignment_section(tilt_series: TiltSeries, alignment: dict[str, Any]) -> str:
