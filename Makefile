@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first, pinned, so that no unpinned dependency pulls the CUDA build.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[dev,denoise]'
+	$(BIN)/pip install -e '.[dev,denoise,multislice]'
 	touch $(STAMP)
 
 install: $(STAMP)

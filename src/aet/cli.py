@@ -190,6 +190,9 @@ def simulate(
     background: Annotated[float, typer.Option(help="Background, counts per pixel.")] = 0.0,
     read_noise: Annotated[float, typer.Option(help="Detector read noise (std), counts.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    physics: Annotated[str, typer.Option(
+        help="linear (aet's Z^1.7 atom projector, fast) or multislice (abTEM: channelling, probe tails, thermal "
+        "diffuse scattering; pip install 'aet[multislice]'; minutes per projection on a CPU).")] = "linear",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Simulate an ADF-STEM tilt series and its ground-truth atomic model."""
@@ -219,6 +222,7 @@ def simulate(
         background=background,
         read_noise=read_noise,
         seed=seed,
+        physics=physics,  # type: ignore[arg-type]  # checked by simulate_tilt_series
     )
     paths = [Path(f"{out}.mrc"), Path(f"{out}_angles.txt"), Path(f"{out}_truth.xyz")]
     for p in paths:  # all of them before any is written: never a partial set

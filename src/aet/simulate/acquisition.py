@@ -4,13 +4,17 @@ Signal model (docs/conventions.md): an atom of element Z scatters a fraction σ(
 electrons that hit it onto the ADF detector, spread as its B-factor Gaussian. The expected counts of a pixel
 are dose (e/Å²) × pixel area (Å²) × Σ σ(Z)·g(ρ) + background; the measured counts are Poisson of that, plus
 Gaussian read noise. Projections come from the shared atom projector (:mod:`aet.physics.atoms`), so no voxel
-volume is needed. Everything random comes from one seed.
+volume is needed. With ``physics="multislice"`` the images come from a multislice simulation instead
+(:mod:`aet.simulate.multislice`, abTEM: channelling, probe tails, thermal diffuse scattering): the fraction of the
+beam on the ADF detector at each probe position, and the expected counts are that × dose × pixel area.
+Everything random comes from one seed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,6 +23,7 @@ from aet.elements import adf_cross_section
 from aet.errors import AetInputError
 from aet.model import AtomicModel, TiltSeries, as_euler_angles
 from aet.physics.atoms import atoms_to_projections
+from aet.simulate.multislice import MultisliceSettings, multislice_images
 
 
 @dataclass
@@ -41,6 +46,10 @@ class Acquisition:
             series records 0, as an instrument that does not know it; the truth goes into metadata).
         euler_convention: convention of the angles.
         seed: seed of every random choice.
+        physics: ``"linear"`` (aet's atom projector: Z^n Gaussians) or ``"multislice"`` (abTEM, the optional extra
+            ``multislice``; ``b_factor`` and ``contrast_exponent`` then play no part, the thermal motion is
+            ``multislice.thermal_sigma_A``).
+        multislice: the microscope and numerical settings of the multislice simulation.
     """
 
     pixel_size: float = 0.357
@@ -56,6 +65,8 @@ class Acquisition:
     tilt_axis: float = 0.0
     euler_convention: str = "zyz"
     seed: int = 0
+    physics: Literal["linear", "multislice"] = "linear"
+    multislice: MultisliceSettings = field(default_factory=MultisliceSettings)
 
 
 def fitting_image_size(model: AtomicModel, pixel_size: float, margin: float = 4.0) -> int:
@@ -86,22 +97,29 @@ def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisitio
         ramp = np.linspace(0.0, 1.0, len(nominal))[:, None] * np.asarray(acq.linear_drift, dtype=np.float64)
         shifts = ramp if shifts is None else shifts + ramp
     size = acq.image_size or fitting_image_size(model, acq.pixel_size)
-    b = model.b_factor if model.b_factor is not None else np.full(len(model), acq.b_factor)
-    sigma = adf_cross_section(model.elements, acq.contrast_exponent)
-    height = sigma / (b / math.pi) ** 1.5  # peak density so that the 3-D integral is σ(Z)
-    proj = atoms_to_projections(
-        torch.from_numpy(model.positions),
-        torch.from_numpy(b),
-        torch.from_numpy(height),
-        true_angles,
-        (size, size),
-        acq.pixel_size,
-        acq.euler_convention,
-        shifts,
-        tilt_axis=acq.tilt_axis,
-    ).numpy()
-    # projector units are voxel sums: × pixel size -> line integral (per Å²), × pixel area × dose -> counts
-    expected = proj * acq.pixel_size**3 * (acq.dose or 1.0) + acq.background
+    if acq.physics == "multislice":
+        fraction = multislice_images(model, true_angles, (size, size), acq.pixel_size, acq.euler_convention, shifts,
+                                     acq.tilt_axis, acq.multislice, progress=False)  # fmt: skip
+        expected = fraction * acq.pixel_size**2 * (acq.dose or 1.0) + acq.background
+    elif acq.physics == "linear":
+        b = model.b_factor if model.b_factor is not None else np.full(len(model), acq.b_factor)
+        sigma = adf_cross_section(model.elements, acq.contrast_exponent)
+        height = sigma / (b / math.pi) ** 1.5  # peak density so that the 3-D integral is σ(Z)
+        proj = atoms_to_projections(
+            torch.from_numpy(model.positions),
+            torch.from_numpy(b),
+            torch.from_numpy(height),
+            true_angles,
+            (size, size),
+            acq.pixel_size,
+            acq.euler_convention,
+            shifts,
+            tilt_axis=acq.tilt_axis,
+        ).numpy()
+        # projector units are voxel sums: × pixel size -> line integral (per Å²), × pixel area × dose -> counts
+        expected = proj * acq.pixel_size**3 * (acq.dose or 1.0) + acq.background
+    else:
+        raise AetInputError(f"physics must be 'linear' or 'multislice', got {acq.physics!r}.")
     if acq.dose is None:
         images = expected
     else:
