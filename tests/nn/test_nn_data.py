@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from aet.errors import AetInputError
 from aet.nn.data import (
+    PHYSICS_RANGES,
     CachedSamples,
     DataConfig,
     crop,
+    draw_physics,
     make_sample,
     reconstruct_for_network,
     reconstruct_rows,
@@ -72,3 +76,25 @@ def test_bad_config() -> None:
         DataConfig(box=30)
     with pytest.raises(AetInputError, match="excluded"):
         DataConfig(shapes=("icosahedron",))
+
+
+def test_physics_is_drawn_from_its_own_stream() -> None:
+    """The linear physics by default; with the ranges of configs/train_unet_physics.toml each sample draws its own
+    microscope (within the ranges, recorded in its info), while the particle, and so the target, stay the same."""
+    from pathlib import Path
+
+    from aet.nn.train import data_config, load_config
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "train_unet_physics.toml"
+    physics = replace(data_config(load_config(config)), box=SMALL.box, crops=SMALL.crops, size_nm=SMALL.size_nm,
+                      n_projections=SMALL.n_projections, reconstruction=RECON)  # fmt: skip
+    assert {k: tuple(getattr(physics, k)) for k in PHYSICS_RANGES} == PHYSICS_RANGES
+    assert draw_physics(SMALL, 0) | {"probe_tail_sigma": 0} == {
+        "contrast_exponent": 1.7, "column_exponent": 1.0, "probe_sigma": 0.0, "probe_tail": 0.0, "scan_jitter": 0.0,
+        "intensity_drift": 0.0, "probe_tail_sigma": 0,
+    }  # fmt: skip
+    plain = make_sample(replace(physics, **{k: getattr(SMALL, k) for k in PHYSICS_RANGES}), 2)
+    drawn = make_sample(physics, 2)
+    for name, (lo, hi) in PHYSICS_RANGES.items():
+        assert lo <= drawn["info"]["physics"][name] <= hi
+    assert np.array_equal(drawn["target"], plain["target"]) and not np.allclose(drawn["input"], plain["input"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from aet.elements import adf_cross_section
 from aet.errors import AetInputError
 from aet.model import AtomicModel
 from aet.simulate import Acquisition, dose_symmetric_order, simulate_tilt_series, tilt_range
-from aet.simulate.structures import cuboctahedron
+from aet.simulate.structures import build_model, cuboctahedron
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,32 @@ def test_bad_acquisition(particle):
         simulate_tilt_series(particle, [0.0], Acquisition(dose=-1))
     with pytest.raises(AetInputError, match="no atoms"):
         simulate_tilt_series(AtomicModel(np.zeros((0, 3)), []), [0.0])
+
+
+def test_microscope_effects_do_what_they_say() -> None:
+    """Noise-free (dose None): γ keeps each image's peak and lifts the dim pixels; the probe's blur and tails keep
+    the total and lower the peak; scan jitter keeps every line's total but moves it; the current drift scales whole
+    images; with all of them off the series is the linear one."""
+    model = build_model("cuboctahedron", ["Pt"], 1.0)
+    angles = np.array([-30.0, 0.0, 30.0])
+    base = Acquisition(dose=None, image_size=48, seed=3)
+    plain = simulate_tilt_series(model, angles, base).images.astype(np.float64)
+    assert np.array_equal(simulate_tilt_series(model, angles, replace(base, column_exponent=1.0)).images, plain)
+
+    def sim(**kw: float) -> np.ndarray:
+        return simulate_tilt_series(model, angles, replace(base, **kw)).images.astype(np.float64)
+
+    gamma = sim(column_exponent=0.8)
+    assert np.allclose(gamma.max((1, 2)), plain.max((1, 2)), rtol=1e-5)
+    assert np.all(gamma.sum((1, 2)) > plain.sum((1, 2)))
+    blurred = sim(probe_sigma=0.5, probe_tail=0.2, probe_tail_sigma=2.0)
+    assert np.allclose(blurred.sum((1, 2)), plain.sum((1, 2)), rtol=1e-3)
+    assert np.all(blurred.max((1, 2)) < plain.max((1, 2)))
+    jitter = sim(scan_jitter=0.5)
+    assert np.abs(jitter.sum(2) - plain.sum(2)).max() < 0.01 * plain.sum(2).max() and not np.allclose(jitter, plain)
+    drift = sim(intensity_drift=0.1)
+    ratio = drift.sum((1, 2)) / plain.sum((1, 2))
+    np.testing.assert_allclose(drift, plain * ratio[:, None, None], rtol=1e-5, atol=1e-9)
+    assert np.ptp(ratio) > 0.01
+    with pytest.raises(AetInputError, match="column_exponent"):
+        sim(column_exponent=3.0)

@@ -59,6 +59,14 @@ class DataConfig:
     kind_weights: tuple[float, float, float, float] = (0.5, 0.2, 0.15, 0.15)  # fcc, alloy, amorphous, bcc/hcp
     exclude: tuple[str, ...] = ("icosahedron",)
     target_b: float = 4.0
+    # the microscope's physics beyond the linear image (Acquisition's fields of the same names), drawn per sample
+    # from their own random stream (so that the rest of a sample stays what it was): all off by default
+    contrast_exponent: tuple[float, float] = (1.7, 1.7)  # n of the Z^n law (measured ADF: about 1.4–2.0)
+    column_exponent: tuple[float, float] = (1.0, 1.0)  # γ of the column non-linearity (channelling: 0.75–1)
+    probe_sigma: tuple[float, float] = (0.0, 0.0)  # Å, Gaussian probe blur
+    probe_tail: tuple[float, float] = (0.0, 0.0)  # fraction of the probe in a broad tail (σ 1–3 Å)
+    scan_jitter: tuple[float, float] = (0.0, 0.0)  # Å, per scan line
+    intensity_drift: tuple[float, float] = (0.0, 0.0)  # relative, per image
     reconstruction: dict[str, Any] = field(
         default_factory=lambda: {"method": "resire", "iterations": 50, "support": None, "positivity": True}
     )
@@ -98,6 +106,23 @@ def draw_particle(cfg: DataConfig, rng: np.random.Generator) -> AtomicModel:
     rot = Rotation.random(random_state=int(rng.integers(2**31)))
     b = rng.uniform(*cfg.b_factor) * rng.uniform(0.9, 1.1, len(model))
     return AtomicModel(rot.apply(model.positions), model.elements, b_factor=b, metadata=model.metadata)
+
+
+#: Ranges of the microscope's physics for training that must survive real data (issue 17): set them in the
+#: ``[data]`` table of a training config (``configs/train_unet_physics.toml``).
+PHYSICS_RANGES: dict[str, tuple[float, float]] = {
+    "contrast_exponent": (1.4, 2.0), "column_exponent": (0.75, 1.0), "probe_sigma": (0.0, 0.4),
+    "probe_tail": (0.0, 0.15), "scan_jitter": (0.0, 0.3), "intensity_drift": (0.0, 0.05),
+}  # fmt: skip
+
+
+def draw_physics(cfg: DataConfig, index: int) -> dict[str, float]:
+    """The microscope's physics of sample ``index`` (Acquisition fields), uniform within the config's ranges, from a
+    random stream of its own; the probe's tail gets a width of 1–3 Å."""
+    rng = np.random.default_rng([cfg.seed, index, 2])
+    drawn = {name: float(rng.uniform(*getattr(cfg, name))) for name in PHYSICS_RANGES}
+    drawn["probe_tail_sigma"] = float(rng.uniform(1.0, 3.0))
+    return drawn
 
 
 def draw_angles(cfg: DataConfig, rng: np.random.Generator) -> np.ndarray:
@@ -153,9 +178,10 @@ def make_sample(cfg: DataConfig, index: int) -> dict[str, Any]:
     model = draw_particle(cfg, rng)
     angles = draw_angles(cfg, rng)
     dose = float(math.exp(rng.uniform(math.log(cfg.dose[0]), math.log(cfg.dose[1]))))
+    physics = draw_physics(cfg, index)
     acq = Acquisition(
         pixel_size=cfg.voxel_size, dose=dose, angle_error=float(rng.uniform(*cfg.angle_error)),
-        drift=float(rng.uniform(*cfg.drift)), seed=int(rng.integers(2**31)),
+        drift=float(rng.uniform(*cfg.drift)), seed=int(rng.integers(2**31)), **physics,
     )  # fmt: skip
     ts = simulate_tilt_series(model, angles, acq)
     # crop centres (voxel z, y, x) on random atoms; all crops of a sample share one band of rows (y)
@@ -177,7 +203,7 @@ def make_sample(cfg: DataConfig, index: int) -> dict[str, Any]:
         "index": index, "atoms": len(model), "elements": sorted(set(model.elements)),
         "structure": model.metadata.get("structure"), "chemistry": model.metadata.get("chemistry"),
         "size_nm": model.metadata.get("size_nm"), "max_tilt": float(angles.max()), "projections": len(angles),
-        "dose": dose, "shape": list(volume.shape),
+        "dose": dose, "shape": list(volume.shape), "physics": physics,
     }  # fmt: skip
     return {"input": inputs, "target": targets, "info": info}
 

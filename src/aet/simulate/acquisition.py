@@ -7,6 +7,11 @@ Gaussian read noise. Projections come from the shared atom projector (:mod:`aet.
 volume is needed. With ``physics="multislice"`` the images come from a multislice simulation instead
 (:mod:`aet.simulate.multislice`, abTEM: channelling, probe tails, thermal diffuse scattering): the fraction of the
 beam on the ADF detector at each probe position, and the expected counts are that × dose × pixel area.
+
+What a linear image leaves out can be imitated on top of either (all off by default; the networks' training draws
+them at random, so that they survive a microscope's physics): a column non-linearity (channelling: bright columns
+grow less than in proportion, I → I_max·(I/I_max)^γ), the probe's blur and its broad tails, scan-line jitter (each
+row of the raster displaced along the fast scan) and a drift of the beam current from image to image.
 Everything random comes from one seed.
 """
 
@@ -18,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from aet.elements import adf_cross_section
 from aet.errors import AetInputError
@@ -46,6 +52,13 @@ class Acquisition:
             series records 0, as an instrument that does not know it; the truth goes into metadata).
         euler_convention: convention of the angles.
         seed: seed of every random choice.
+        column_exponent: γ of the column non-linearity I_max·(I/I_max)^γ per image (1: linear; channelling along
+            heavy columns: about 0.7–0.9).
+        probe_sigma: standard deviation of a Gaussian probe blur, Å (0: none).
+        probe_tail: fraction of the probe's intensity in a broad tail (0: none), of standard deviation
+            ``probe_tail_sigma`` Å.
+        scan_jitter: standard deviation of each scan line's displacement along the rows of the image, Å.
+        intensity_drift: standard deviation of each image's beam-current factor (relative; 0.05 = 5 %).
         physics: ``"linear"`` (aet's atom projector: Z^n Gaussians) or ``"multislice"`` (abTEM, the optional extra
             ``multislice``; ``b_factor`` and ``contrast_exponent`` then play no part, the thermal motion is
             ``multislice.thermal_sigma_A``).
@@ -65,6 +78,12 @@ class Acquisition:
     tilt_axis: float = 0.0
     euler_convention: str = "zyz"
     seed: int = 0
+    column_exponent: float = 1.0
+    probe_sigma: float = 0.0
+    probe_tail: float = 0.0
+    probe_tail_sigma: float = 2.0
+    scan_jitter: float = 0.0
+    intensity_drift: float = 0.0
     physics: Literal["linear", "multislice"] = "linear"
     multislice: MultisliceSettings = field(default_factory=MultisliceSettings)
 
@@ -74,6 +93,36 @@ def fitting_image_size(model: AtomicModel, pixel_size: float, margin: float = 4.
     radius = float(np.linalg.norm(model.positions, axis=1).max()) if len(model) else 0.0
     n = int(math.ceil(2 * (radius + margin) / pixel_size))
     return n + (n % 2)
+
+
+def microscope_effects(signal: np.ndarray, acq: Acquisition) -> np.ndarray:
+    """``signal`` ``[n, rows, cols]`` (expected counts without background) with the column non-linearity, the probe's
+    blur and tails, scan-line jitter and the beam-current drift of ``acq`` (see module docstring); unchanged when
+    they are all off. Their random draws come from a stream of their own, so the other draws of a seed stay put."""
+    if not 0.3 <= acq.column_exponent <= 1.5:
+        raise AetInputError(f"column_exponent must lie in 0.3–1.5 (1: linear), got {acq.column_exponent}.")
+    if min(acq.probe_sigma, acq.probe_tail, acq.scan_jitter, acq.intensity_drift) < 0 or acq.probe_tail >= 1:
+        raise AetInputError("probe_sigma, scan_jitter and intensity_drift must be ≥ 0, probe_tail in [0, 1).")
+    if (acq.column_exponent, acq.probe_sigma, acq.probe_tail, acq.scan_jitter, acq.intensity_drift) == (1, 0, 0, 0, 0):
+        return signal
+    rng = np.random.default_rng([acq.seed, 1])
+    out = np.clip(signal, 0.0, None)
+    if acq.column_exponent != 1.0:
+        peak = out.max(axis=(1, 2), keepdims=True)
+        out = np.where(peak > 0, peak * (out / np.where(peak > 0, peak, 1.0)) ** acq.column_exponent, 0.0)
+    px = acq.pixel_size
+    if acq.probe_sigma or acq.probe_tail:
+        core = ndimage.gaussian_filter(out, (0, acq.probe_sigma / px, acq.probe_sigma / px)) if acq.probe_sigma else out
+        tail = ndimage.gaussian_filter(out, (0, acq.probe_tail_sigma / px, acq.probe_tail_sigma / px))
+        out = (1 - acq.probe_tail) * core + acq.probe_tail * tail
+    if acq.scan_jitter:  # the fast scan runs along each row: a whole line lands displaced along it
+        cols = np.arange(out.shape[2], dtype=np.float64)
+        moves = rng.normal(0.0, acq.scan_jitter / px, out.shape[:2])
+        out = np.stack([[np.interp(cols - d, cols, line) for line, d in zip(img, m, strict=True)]
+                        for img, m in zip(out, moves, strict=True)])  # fmt: skip
+    if acq.intensity_drift:
+        out = out * np.clip(1 + rng.normal(0.0, acq.intensity_drift, (len(out), 1, 1)), 0.1, None)
+    return out
 
 
 def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisition | None = None) -> TiltSeries:
@@ -100,7 +149,7 @@ def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisitio
     if acq.physics == "multislice":
         fraction = multislice_images(model, true_angles, (size, size), acq.pixel_size, acq.euler_convention, shifts,
                                      acq.tilt_axis, acq.multislice, progress=False)  # fmt: skip
-        expected = fraction * acq.pixel_size**2 * (acq.dose or 1.0) + acq.background
+        signal = fraction * acq.pixel_size**2 * (acq.dose or 1.0)
     elif acq.physics == "linear":
         b = model.b_factor if model.b_factor is not None else np.full(len(model), acq.b_factor)
         sigma = adf_cross_section(model.elements, acq.contrast_exponent)
@@ -117,9 +166,10 @@ def simulate_tilt_series(model: AtomicModel, angles: np.ndarray, acq: Acquisitio
             tilt_axis=acq.tilt_axis,
         ).numpy()
         # projector units are voxel sums: × pixel size -> line integral (per Å²), × pixel area × dose -> counts
-        expected = proj * acq.pixel_size**3 * (acq.dose or 1.0) + acq.background
+        signal = proj * acq.pixel_size**3 * (acq.dose or 1.0)
     else:
         raise AetInputError(f"physics must be 'linear' or 'multislice', got {acq.physics!r}.")
+    expected = microscope_effects(signal, acq) + acq.background
     if acq.dose is None:
         images = expected
     else:

@@ -58,7 +58,7 @@ class MultisliceSettings:
     def __post_init__(self) -> None:
         inner, outer = self.detector_mrad
         if not 0 <= inner < outer:
-            raise AetInputError(f"detector_mrad must be (inner, outer) with 0 ≤ inner < outer, got {self.detector_mrad}.")
+            raise AetInputError(f"detector_mrad must be (inner, outer), 0 ≤ inner < outer; got {self.detector_mrad}.")
         limit = 2 / 3 * _max_angle_mrad(self.energy_kev, self.sampling_A)  # abTEM's antialiasing aperture
         if outer > limit:
             raise AetInputError(
