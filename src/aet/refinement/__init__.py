@@ -13,9 +13,11 @@
 
 3. **R_free** (as GENFIRE holds out data): ``free_fraction`` of the projections (every k-th, spread over the tilt
    range) stay out of the fit. After every outer iteration their R1 (each with its own background offset) is
-   R_free; the refinement stops when R_free has not fallen for ``free_patience`` iterations and returns the state
-   of lowest R_free, so it never returns a model that predicts the unseen images worse than the one it was given
-   (at low dose a fit of every image lowers R1 by fitting the noise while the atoms move away from the truth).
+   R_free. An iteration whose R_free lies within :data:`FREE_TOLERANCE` (0.1 %) of the lowest so far counts as
+   falling (R_free's own noise at low dose); the refinement stops after ``free_patience`` iterations above that and
+   returns the latest state that low, so it never returns a model that predicts the unseen images worse than the
+   one it was given, beyond that noise (at low dose a fit of every image lowers R1 by fitting the noise while the
+   atoms move away from the truth).
    With ``per_atom = "auto"`` (the default) a second phase then starts from that state with one B and one H per
    atom free as well (B 0.25–4 × its species' at the same scattering power H·B^1.5, then that power 0.5–2 × its
    species') and is kept only where R_free falls below the first phase's best by :data:`PER_ATOM_GAIN` (1 %):
@@ -176,7 +178,8 @@ def refine(
                         p["shift"].clamp_(-max_shift, max_shift)
                     if "tilt" in p:
                         p["tilt"].clamp_(-np.deg2rad(max_angle) * radius, np.deg2rad(max_angle) * radius)
-                if len(free):  # held-out projections: keep the state of lowest R_free, stop when it stops falling
+                if len(free):  # held-out projections: keep the latest state as low as the lowest R_free (within its
+                    # noise); stop when it stays above that
                     r_free.append(_r_free(geo, meas, p, expand, free))
                     lowest = min(lowest, r_free[-1])
                     if r_free[-1] <= lowest * (1 + FREE_TOLERANCE):  # as low as the lowest, within its noise

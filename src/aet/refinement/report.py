@@ -48,9 +48,10 @@ class RefineReport:
     Per-image lists follow the tilt series' order; shifts are (row, col) in Å, angle corrections (x, y, z) rotation
     vectors in degrees, ``None`` where they were not fitted. ``free_images`` were held out of the fit; ``r_free``
     is their R1 for the start model (after the H and B fit) and after each outer iteration; the model returned is
-    that of ``best_iteration`` (0: the start positions), the lowest R_free. ``stopped``: ``"R_free"`` (it stopped
-    falling), ``"converged"`` (the misfit did) or ``"iterations"``. ``per_atom``: whether the model returned has
-    one B and H per atom (``per_atom = "auto"`` keeps them only when they lowered R_free).
+    that of ``best_iteration`` (0: the start positions), the latest within ``FREE_TOLERANCE`` of the lowest R_free.
+    ``stopped``: ``"R_free"`` (it stopped falling), ``"converged"`` (the misfit did) or ``"iterations"``.
+    ``per_atom``: whether the model returned has one B and H per atom (``per_atom = "auto"`` keeps them only when
+    they lowered R_free).
     """
 
     before: RFactors

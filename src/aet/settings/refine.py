@@ -31,8 +31,10 @@ class RefineSettings(Settings):
     free_fraction: float = setting(
         0.1, "Fraction of the projections held out of the fit to measure R_free (every k-th, spread over the tilt "
         "range; none with fewer than 10 projections); 0: fit every projection.", minimum=0, maximum=0.5)  # fmt: skip
-    free_patience: int = setting(3, "Stop when R_free has not fallen for this many outer iterations.", minimum=1,
-                                 maximum=10_000)  # fmt: skip
+    free_patience: int = setting(
+        3, "Stop when R_free has stayed above its lowest (by more than 0.1 %) for this many outer iterations.",
+        minimum=1, maximum=10_000,
+    )  # fmt: skip
 
     def check(self) -> None:
         if self.max_move <= 0:
