@@ -79,9 +79,9 @@ def test_toml_defaults_are_the_fields_defaults() -> None:
 
 
 def test_stage_tables_are_the_stage_classes() -> None:
-    """[trace] is TraceSettings; [augment] adds only whether it runs, [refine] also its warm start."""
+    """[trace] is TraceSettings; [augment] adds only whether it runs and its guard, [refine] also its warm start."""
     assert RunConfig.TABLES["trace"] is TraceSettings
-    extra = {"augment": {"enabled"}, "refine": {"enabled", "warm_start"}}
+    extra = {"augment": {"enabled", "guard"}, "refine": {"enabled", "warm_start"}}
     for table, cls in (("augment", AugmentSettings), ("refine", RefineSettings)):
         sub = RunConfig.TABLES[table]
         assert issubclass(sub, cls)

@@ -128,8 +128,10 @@ def _key(beam: np.ndarray, elements: list[str], shape: tuple[int, int], pixel: f
 
 
 def _one_image(abtem: Any, beam: np.ndarray, elements: list[str], shape: tuple[int, int], pixel: float,
-               s: MultisliceSettings) -> np.ndarray:  # fmt: skip
-    """One projection: the atoms in the beam frame into a box with :data:`MARGIN` around the scanned field."""
+               s: MultisliceSettings, window: tuple[int, int, int, int] | None = None) -> np.ndarray:  # fmt: skip
+    """One projection: the atoms in the beam frame into a box with :data:`MARGIN` around the image's field; the
+    probe scans every pixel, or only rows r0:r1 and columns c0:c1 of ``window`` (the cost per probe position of the
+    whole image, for the benchmark)."""
     from ase import Atoms
 
     rows, cols = shape
@@ -147,15 +149,18 @@ def _one_image(abtem: Any, beam: np.ndarray, elements: list[str], shape: tuple[i
     aberrations = {"C10": -s.defocus_A, "C30": s.cs_mm * 1e7, **s.extra}
     probe = abtem.Probe(energy=s.energy_kev * 1e3, semiangle_cutoff=s.convergence_mrad, aberrations=aberrations,
                         device=s.device)  # fmt: skip
-    scan = abtem.GridScan(start=tuple(lo - origin[:2]), end=tuple(hi - origin[:2]), gpts=(cols, rows), endpoint=False)
+    r0, r1, c0, c1 = window or (0, rows, 0, cols)
+    first = lo - origin[:2] + np.array([c0, r0]) * pixel
+    scan = abtem.GridScan(start=tuple(first), end=tuple(first + np.array([c1 - c0, r1 - r0]) * pixel),
+                          gpts=(c1 - c0, r1 - r0), endpoint=False)  # fmt: skip
     detector = abtem.AnnularDetector(inner=s.detector_mrad[0], outer=s.detector_mrad[1])
     measured = probe.scan(potential, scan=scan, detectors=detector).compute(progress_bar=False)
     image = np.asarray(measured.array)
     if image.ndim == 3:  # frozen phonons not yet averaged
         image = image.mean(0)
-    image = image[:cols, :rows].T  # abTEM's scan axes are (x, y): (col, row)
-    if image.shape != (rows, cols):
-        raise AetInputError(f"abTEM returned a {image.shape} scan for a {(rows, cols)} image; report this.")
+    image = image.T  # abTEM's scan axes are (x, y): (col, row)
+    if image.shape != (r1 - r0, c1 - c0):
+        raise AetInputError(f"abTEM returned a {image.shape} scan for a {(r1 - r0, c1 - c0)} image; report this.")
     return image
 
 
