@@ -1,7 +1,7 @@
 """asi208 with a missing wedge through ``aet run`` with every default, with and without the network.
 
 Run: .venv/bin/python benchmarks/asi208_run.py [--doses 8p0e3,1p6e4,1p6e5] [--wedge 60] [--threads 2]
-[--modes augment,none] [--name asi208_run]
+[--modes augment,none] [--model auto] [--no-guard] [--name asi208_run]
 
 Data: ``../shared/data/asi208`` (2 nm amorphous Si, 208 atoms, multislice, 0.195 Å pixels); the projections within
 ±``--wedge``° of the beam (41 of the 60 for ±60°). ``aet run`` gets only the images, the Euler angles, the pixel size
@@ -39,10 +39,12 @@ def wedge_series(dose: str, wedge: float) -> TiltSeries:
     return TiltSeries(ts.images[keep], ts.angles[keep], ts.pixel_size, ts.euler_convention)
 
 
-def one(dose: str, wedge: float, augment: bool, threads: int, keep: Path | None) -> dict:
+def one(dose: str, wedge: float, augment: bool, threads: int, keep: Path | None, model: str = "auto",
+        guard: bool = True) -> dict:  # fmt: skip
     ts = wedge_series(dose, wedge)
     truth = load_asi208_truth(DATA / "aSi_208atoms_GT.txt")
-    overrides = {"input": {"elements": ["Si"]}, "run": {"threads": threads}, "augment": {"enabled": augment}}
+    overrides = {"input": {"elements": ["Si"]}, "run": {"threads": threads},
+                 "augment": {"enabled": augment, "model": model, "guard": guard}}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         out = (keep / f"{dose}_{'augment' if augment else 'none'}") if keep else Path(tmp) / "run"
         t = time.perf_counter()
@@ -60,6 +62,8 @@ def main() -> None:
     ap.add_argument("--wedge", type=float, default=60.0, help="keep |θ| ≤ this many degrees (mod 180)")
     ap.add_argument("--modes", default="augment,none", help="comma-separated: augment and/or none")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default="auto", help="[augment] model (auto: unet for Si)")
+    ap.add_argument("--no-guard", action="store_true", help="[augment] guard = false")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run folders under this folder")
     ap.add_argument("--name", default="asi208_run", help="results file name")
     args = ap.parse_args()
@@ -67,10 +71,11 @@ def main() -> None:
     for dose in args.doses.split(","):
         pub_n, pub_rmsd = PUBLISHED[dose]
         for mode in args.modes.split(","):
-            o = one(dose, args.wedge, mode == "augment", args.threads, args.keep)
+            o = one(dose, args.wedge, mode == "augment", args.threads, args.keep, args.model, not args.no_guard)
             tr, rf, g = o["traced"], o["refined"], o["guard"] or {}
             rows.append([
-                dose.replace("p", "."), o["images"], mode, g.get("decision", "-"), tr["n_model"], tr["recall"],
+                dose.replace("p", "."), o["images"], args.model if mode == "augment" else mode,
+                g.get("decision", "-"), tr["n_model"], tr["recall"],
                 tr["precision"], tr["rmsd_pm"], rf["n_model"], rf["recall"], rf["precision"], rf["rmsd_pm"],
                 o["R1"], f"{pub_n}/208", pub_rmsd, o["seconds"],
             ])  # fmt: skip

@@ -61,3 +61,10 @@ def test_a_network_that_fits_worse_is_set_aside(particle) -> None:
     assert "continues from the tomogram's" in report.sentence()
     assert compare(checked, truth, 0.9).recall >= 0.98
     assert GuardReport.from_dict(report.to_dict()) == report
+
+
+def test_a_tomogram_without_atoms_leaves_the_network_trace_alone_to_check(particle) -> None:
+    truth, ts, _ = particle
+    checked, report = _run(truth, AtomicModel(np.zeros((0, 3)), []), ts)
+    assert report.decision == "network" and report.fit_tomogram is None and report.atoms_tomogram == 0
+    assert "none traced" in report.sentence() and compare(checked, truth, 0.9).f1 == 1.0

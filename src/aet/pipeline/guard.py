@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 
 import aet
 from aet.device import resolve_device
+from aet.errors import AetInputError
 from aet.model import AtomicModel, TiltSeries, Volume
 from aet.refinement.report import RefineReport
 from aet.refinement.support import SUPPORTED, occupancy, residual
@@ -54,15 +55,16 @@ NEAR = 0.8
 class GuardReport:
     """The guard's decision and the figures behind it (``summary.json``'s ``guard``).
 
-    ``fit_network``/``fit_tomogram``: R_free (or R1, see ``measure``) of each trace after the short refinement;
+    ``fit_network``/``fit_tomogram``: R_free (or R1, see ``measure``) of each trace after the short refinement (None
+    for a trace without atoms);
     ``atoms_*``: atoms in each trace; ``dropped``: atoms of the kept trace the images do not support; ``added``:
     atoms of the difference map they call for; ``atoms``: what goes on to refinement.
     """
 
     decision: str
     measure: str
-    fit_network: float
-    fit_tomogram: float
+    fit_network: float | None
+    fit_tomogram: float | None
     atoms_network: int
     atoms_tomogram: int
     dropped: int
@@ -82,9 +84,11 @@ class GuardReport:
         verdict = ("the network's trace fits the measured projections as well or better" if self.decision == "network"
                    else "the network's trace fits the measured projections worse, so the run continues from the "
                    "tomogram's")  # fmt: skip
-        return (f"{verdict} ({self.measure} {self.fit_network:.4f} against {self.fit_tomogram:.4f} after "
-                f"{GUARD_ITERATIONS} iterations of refinement); {self.dropped} atoms the images do not support "
-                f"dropped, {self.added} they call for added; {self.atoms} atoms go on")  # fmt: skip
+        pair = (self.fit_network, self.fit_tomogram)
+        fits = " against ".join("none traced" if f is None else f"{f:.4f}" for f in pair)
+        return (f"{verdict} ({self.measure} {fits} after {GUARD_ITERATIONS} iterations of refinement); "
+                f"{self.dropped} atoms the images do not support dropped, {self.added} they call for added; "
+                f"{self.atoms} atoms go on")  # fmt: skip
 
 
 def guard(network: AtomicModel, tomogram: AtomicModel, measured: TiltSeries, settings: RefineSettings,
@@ -106,11 +110,14 @@ def guard(network: AtomicModel, tomogram: AtomicModel, measured: TiltSeries, set
     t0 = time.perf_counter()
     dev = resolve_device(device)
     short = updated(settings, {"iterations": GUARD_ITERATIONS, "per_atom": "off"})
-    fits = {}
+    if not len(network) and not len(tomogram):
+        raise AetInputError("guard: neither the network's output nor the tomogram has atoms inside the images.")
+    fits: dict[str, tuple[float, Any, Any]] = {}
     for name, model in (("network", network), ("tomogram", tomogram)):
-        refined, report = aet.refine(model, measured, short, device=device, progress=False)
-        fits[name] = (_fit(report), refined, report)
-    decision = "network" if fits["network"][0] <= fits["tomogram"][0] else "tomogram"
+        if len(model):
+            refined, report = aet.refine(model, measured, short, device=device, progress=False)
+            fits[name] = (_fit(report), refined, report)
+    decision = min(fits, key=lambda k: (fits[k][0], k != "network"))  # the network's on a tie
     kept = network if decision == "network" else tomogram
     _, refined, report = fits[decision]
     occ = occupancy(refined, measured, report, device=dev)
@@ -131,7 +138,8 @@ def guard(network: AtomicModel, tomogram: AtomicModel, measured: TiltSeries, set
                           [*kept.subset(keep).elements, *candidates.subset(add).elements], b_factor=b,
                           scores={"support": np.round(np.r_[occ[keep], occ_add[add]], 4)},
                           metadata={**kept.metadata, "guard": decision})  # fmt: skip
-    result = GuardReport(decision, "R_free" if report.r_free else "R1", fits["network"][0], fits["tomogram"][0],
+    fit = {k: fits[k][0] if k in fits else None for k in ("network", "tomogram")}
+    result = GuardReport(decision, "R_free" if report.r_free else "R1", fit["network"], fit["tomogram"],
                          len(network), len(tomogram), int((~keep).sum()), int(add.sum()), len(guarded),
                          round(time.perf_counter() - t0, 3))  # fmt: skip
     return guarded, result

@@ -872,8 +872,9 @@ def _guard_section(guard: dict[str, Any]) -> str:
 
     g = GuardReport.from_dict(guard)
     words = g.sentence()
-    rows = [("trace kept", g.decision), (f"{g.measure}, network's trace", g.fit_network),
-            (f"{g.measure}, tomogram's trace", g.fit_tomogram), ("atoms in the network's trace", g.atoms_network),
+    rows = [("trace kept", g.decision), (f"{g.measure}, network's trace", g.fit_network or "no atoms"),
+            (f"{g.measure}, tomogram's trace", g.fit_tomogram or "no atoms"),
+            ("atoms in the network's trace", g.atoms_network),
             ("atoms in the tomogram's trace", g.atoms_tomogram),
             ("atoms the images do not support (dropped)", g.dropped),
             ("atoms the difference map calls for (added)", g.added), ("atoms refined", g.atoms)]  # fmt: skip

@@ -618,10 +618,12 @@ def _guard(traced: AtomicModel, tomogram: Volume, elements: list[str], cfg: RunC
 
     with warnings.catch_warnings():  # the network trace's warnings were logged by the trace stage
         warnings.simplefilter("ignore")
-        plain = trace_output(None, tomogram, elements, cfg.trace, support_mask=_mask(cfg.trace.support))
+        try:
+            plain = trace_output(None, tomogram, elements, cfg.trace, support_mask=_mask(cfg.trace.support))
+        except AetError as err:  # e.g. species the tomogram alone cannot tell apart: the network's trace stands alone
+            log.warning(f"guard: the tomogram itself could not be traced ({err}); only the network's trace is checked")
+            plain = AtomicModel(np.zeros((0, 3)), [])
     network, plain = _inside(traced, measured, log, "guard"), _inside(plain, measured, log, "guard")
-    if len(plain) == 0:
-        raise AetInputError("guard: no atoms were traced in the tomogram itself; run with [augment] guard = false.")
 
     def difference_map(residual: TiltSeries) -> Volume:  # reconstructed as the tomogram was, signed
         return aet.reconstruct(residual, settings=replace(cfg.reconstruct, positivity=False),
