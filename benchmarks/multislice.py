@@ -1,6 +1,7 @@
 """Multislice simulation (abTEM): cost per projection, and the asi208 check beside the linear projector's.
 
-Run: .venv/bin/python benchmarks/multislice.py [--part cost,asi208] [--threads 2] [--phonons 1] [--name multislice]
+Run: .venv/bin/python benchmarks/multislice.py [--part cost,asi208] [--window 16] [--asi-window 20] [--threads 2]
+[--phonons 1] [--name multislice] (results: benchmarks/results/NAME_PART.json)
 
 * ``cost``: one projection (0°) of a 3 nm Pt cuboctahedron at aet's default pixel (0.357 Å, the image that fits the
   particle at any tilt) with the default :class:`MultisliceSettings` (300 keV, 25 mrad, detector 40–160 mrad,
@@ -94,25 +95,20 @@ def main() -> None:
     ap.add_argument("--part", default="cost,asi208")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--phonons", type=int, default=1)
-    ap.add_argument("--window", type=int, default=12, help="cost: the probe scans this many pixels squared")
-    ap.add_argument("--asi-window", type=int, default=32, help="asi208: the probe scans this many pixels squared")
+    ap.add_argument("--window", type=int, default=16, help="cost: the probe scans this many pixels squared")
+    ap.add_argument("--asi-window", type=int, default=20, help="asi208: the probe scans this many pixels squared")
     ap.add_argument("--name", default="multislice")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import dask
 
     dask.config.set(scheduler="threads", num_workers=args.threads)
-    rows = []
-    if "cost" in args.part:
-        rows.append(cost(args.phonons, args.window))
-        print(rows[-1], flush=True)
-    if "asi208" in args.part:
-        rows += asi208(args.phonons, args.asi_window)
-        print(rows[-2:], flush=True)
-    report(args.name, ["part", "specimen", "image", "phonon configs", "multislice s / projection",
-                       "21 projections s", "linear projector s", "corr. multislice (low-pass)",
-                       "corr. linear (low-pass)"], rows,
-           {"settings": str(MultisliceSettings(phonons=args.phonons)), "threads": args.threads})  # fmt: skip
+    columns = ["part", "specimen", "image", "phonon configs", "multislice s / projection", "21 projections s",
+               "linear projector s", "corr. multislice (low-pass)", "corr. linear (low-pass)"]  # fmt: skip
+    extra = {"settings": str(MultisliceSettings(phonons=args.phonons)), "threads": args.threads}
+    for part in args.part.split(","):  # each part's table as soon as it is done (each takes many minutes)
+        rows = [cost(args.phonons, args.window)] if part == "cost" else asi208(args.phonons, args.asi_window)
+        report(f"{args.name}_{part}", columns, rows, extra)
 
 
 if __name__ == "__main__":
