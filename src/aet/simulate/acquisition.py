@@ -87,6 +87,14 @@ class Acquisition:
     physics: Literal["linear", "multislice"] = "linear"
     multislice: MultisliceSettings = field(default_factory=MultisliceSettings)
 
+    def __post_init__(self) -> None:  # before any work: a multislice series takes hours before the effects apply
+        if self.physics not in ("linear", "multislice"):
+            raise AetInputError(f"physics must be 'linear' or 'multislice', got {self.physics!r}.")
+        if not 0.3 <= self.column_exponent <= 1.5:
+            raise AetInputError(f"column_exponent must lie in 0.3–1.5 (1: linear), got {self.column_exponent}.")
+        if min(self.probe_sigma, self.probe_tail, self.scan_jitter, self.intensity_drift) < 0 or self.probe_tail >= 1:
+            raise AetInputError("probe_sigma, scan_jitter and intensity_drift must be ≥ 0, probe_tail in [0, 1).")
+
 
 def fitting_image_size(model: AtomicModel, pixel_size: float, margin: float = 4.0) -> int:
     """Smallest even image size (pixels) that holds the model at any tilt, with ``margin`` Å on each side."""
@@ -99,10 +107,6 @@ def microscope_effects(signal: np.ndarray, acq: Acquisition) -> np.ndarray:
     """``signal`` ``[n, rows, cols]`` (expected counts without background) with the column non-linearity, the probe's
     blur and tails, scan-line jitter and the beam-current drift of ``acq`` (see module docstring); unchanged when
     they are all off. Their random draws come from a stream of their own, so the other draws of a seed stay put."""
-    if not 0.3 <= acq.column_exponent <= 1.5:
-        raise AetInputError(f"column_exponent must lie in 0.3–1.5 (1: linear), got {acq.column_exponent}.")
-    if min(acq.probe_sigma, acq.probe_tail, acq.scan_jitter, acq.intensity_drift) < 0 or acq.probe_tail >= 1:
-        raise AetInputError("probe_sigma, scan_jitter and intensity_drift must be ≥ 0, probe_tail in [0, 1).")
     if (acq.column_exponent, acq.probe_sigma, acq.probe_tail, acq.scan_jitter, acq.intensity_drift) == (1, 0, 0, 0, 0):
         return signal
     rng = np.random.default_rng([acq.seed, 1])
