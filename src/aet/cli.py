@@ -17,13 +17,15 @@ from aet.cli_settings import with_settings
 from aet.errors import AetError, AetPixelSizeWarning, AetUsageError
 from aet.model import AtomicModel, TiltSeries
 from aet.settings import names
+from aet.settings.adapt import AdaptSettings
 from aet.settings.augment import AugmentSettings
 from aet.settings.reconstruct import METHOD_SETTINGS, ReconstructSettings
 from aet.settings.refine import RefineSettings
 from aet.settings.trace import TraceSettings
 from aet.threads import set_threads
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Atomic electron tomography toolkit.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Atomic electron tomography toolkit.",
+                  rich_markup_mode=None)  # help texts name TOML tables, e.g. [augment]: no markup
 console = Console()
 err_console = Console(stderr=True)
 
@@ -373,6 +375,40 @@ def augment(
 
 
 @app.command()
+@with_settings(options=(AdaptSettings,))
+def adapt(
+    tilts: _TILTS,
+    out: Annotated[Path, typer.Option(help="Adapted weights to write (NAME.safetensors; its card NAME.json beside).")],
+    options: dict[str, Any],
+    model: Annotated[str, typer.Option(help="Network to adapt: a shipped name or a .safetensors path.")] = "default",
+    angles: _ANGLES = None,
+    pixel_size: _PIXEL = None,
+    euler: _EULER = None,
+    key: _KEY = None,
+    device: _DEVICE = "auto",
+    threads: _THREADS = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+) -> None:
+    """Fine-tune a network on one aligned tilt series, from its own projections (no ground truth); use the weights
+    with aet augment --model OUT or [augment] model. A raw series: aet run --adapt prepares it first."""
+    from aet.nn import weights
+    from aet.nn.adapt import adapt as run_adapt
+
+    set_threads(threads)
+    ts = aet.io.read_tilt_series(tilts, key=key, angles=angles, pixel_size=pixel_size, euler_convention=euler)
+    out = out.with_suffix(".safetensors")
+    for path in (out, out.with_suffix(".json")):
+        aet.io.check_writable(path, overwrite)
+    net, card, report = run_adapt(ts, model, AdaptSettings(**options), device=device, source=str(tilts))
+    weights.save(net, card, out)
+    console.print(
+        f"adapted {card.extra['adaptation']['base_model']} in {report.steps} steps ({report.seconds:.0f} s): "
+        f"held-out misfit {report.check_before:.4f} -> {report.check_best:.4f} (kept step {report.best_step})"
+    )
+    console.print(f"  wrote {out} and its model card {out.with_suffix('.json')}")
+
+
+@app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="Training config (TOML), e.g. configs/train_unet.toml.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, the trained model and its card.")],
@@ -670,6 +706,8 @@ def run_pipeline(
     )] = None,
     euler: _EULER = None,
     augment: Annotated[bool, typer.Option(help="Run the augmentation network (--no-augment to skip).")] = True,
+    adapt: Annotated[bool, typer.Option(help="Fine-tune the network on this series first ([adapt] table: minutes, "
+                                             "method…).")] = False,  # fmt: skip
     force: Annotated[bool, typer.Option(help="Rerun every stage, even those whose inputs did not change.")] = False,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     threads: _THREADS = None,
@@ -694,7 +732,7 @@ def run_pipeline(
         "input": {"pixel_size": pixel_size, "elements": elements.split(",") if elements is not None else None,
                   "key": key, "angles": str(angles) if angles else None, "angles_key": angles_key,
                   "tilt_axis": tilt_axis, "euler": euler, "force_pixel_size": force_pixel_size or None},
-        "augment": {"enabled": False if not augment else None},
+        "augment": {"enabled": False if not augment else None, "adapt": adapt or None},
         "run": {"device": device, "threads": threads, "allow_code": allow_code or None},
         "subareas": {"enabled": subareas or None, "scheduler": scheduler, "workers": workers},
     }  # fmt: skip

@@ -8,7 +8,7 @@ angles are degrees, and Euler angles are stored with their convention ("zyz" or 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,6 +115,16 @@ class TiltSeries:
     def tilt_angles(self) -> npt.NDArray[np.float64]:
         """θ of each image in degrees."""
         return self.angles[:, 1]
+
+    def subset(self, which: Any) -> TiltSeries:
+        """The images ``which`` (indices or a boolean mask) with their angles, shifts and doses."""
+        idx = np.arange(self.n_images)[which]
+        if idx.size == 0:
+            raise AetInputError("the selection holds no images.")
+        shifts = None if self.shifts is None else self.shifts[idx]
+        dose = None if self.dose is None else self.dose[idx]
+        return replace(self, images=self.images[idx], angles=self.angles[idx], shifts=shifts, dose=dose,
+                       metadata=dict(self.metadata))  # fmt: skip
 
     def is_single_axis(self, tol_deg: float = 1e-4) -> bool:
         """True when every image is a pure tilt about y to within ``tol_deg`` degrees (see

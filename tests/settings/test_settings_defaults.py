@@ -15,6 +15,7 @@ from aet.nn.augment import augment
 from aet.pipeline.config import dumps, load_config
 from aet.reconstruction import reconstruct
 from aet.settings import Settings
+from aet.settings.adapt import AdaptSettings
 from aet.settings.augment import AugmentSettings
 from aet.settings.reconstruct import METHOD_SETTINGS, ReconstructSettings, ResireSettings
 from aet.settings.refine import RefineSettings
@@ -79,10 +80,11 @@ def test_toml_defaults_are_the_fields_defaults() -> None:
 
 
 def test_stage_tables_are_the_stage_classes() -> None:
-    """[trace] is TraceSettings; [augment] adds only whether it runs and its guard, [refine] also its warm start."""
+    """[trace] is TraceSettings; [augment] adds only whether it runs, its guard and whether the network is adapted
+    first, [refine] also its warm start, [adapt] nothing."""
     assert RunConfig.TABLES["trace"] is TraceSettings
-    extra = {"augment": {"enabled", "guard"}, "refine": {"enabled", "warm_start"}}
-    for table, cls in (("augment", AugmentSettings), ("refine", RefineSettings)):
+    extra = {"augment": {"enabled", "guard", "adapt"}, "refine": {"enabled", "warm_start"}, "adapt": set()}
+    for table, cls in (("augment", AugmentSettings), ("refine", RefineSettings), ("adapt", AdaptSettings)):
         sub = RunConfig.TABLES[table]
         assert issubclass(sub, cls)
         assert {f.name for f in dataclasses.fields(sub)} - {f.name for f in dataclasses.fields(cls)} == extra[table]

@@ -18,7 +18,6 @@ PSNR, SSIM against the target; atom-level F1, recall, precision and RMSD in pm a
 from __future__ import annotations
 
 import csv
-import json
 import math
 import multiprocessing as mp
 import shlex
@@ -30,13 +29,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from aet.device import resolve_device
 from aet.errors import AetInputError
 from aet.io.atomic import atomic_paths, dump_json
 from aet.model import AtomicModel, Volume
-from aet.nn import weights
+from aet.nn import checkpoint, weights
 from aet.nn.augment import predict
 from aet.nn.card import ModelCard
 from aet.nn.data import CachedSamples, DataConfig, make_validation_particle
@@ -229,30 +228,14 @@ class _Log:
 
 
 def _save_checkpoint(out: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, step: int, best: dict | None) -> None:
-    """Weights and AdamW state as safetensors, the step and hyper-parameters as JSON; both atomic."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    state = opt.state_dict()
-    for pid, entry in state["state"].items():
-        for key, value in entry.items():
-            tensors[f"opt.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    meta = {"step": step, "best": best, "param_groups": state["param_groups"]}
-    with atomic_paths(out / "checkpoint.safetensors", out / "checkpoint.json") as (tmp, tmp_meta):
-        save_file(tensors, str(tmp))
-        dump_json(meta, tmp_meta)
+    checkpoint.save(out, "checkpoint", net, opt, {"step": step, "best": best})
 
 
 def _load_checkpoint(
     out: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device
 ) -> tuple[int, dict | None]:
-    tensors = load_file(str(out / "checkpoint.safetensors"))
-    meta = json.loads((out / "checkpoint.json").read_text())
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, key = k.split(".", 2)
-            state.setdefault(int(pid), {})[key] = v.to(device) if key != "step" else v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    meta = checkpoint.load(out, "checkpoint", net, opt, device)
+    assert meta is not None
     return int(meta["step"]), meta.get("best")
 
 

@@ -61,6 +61,7 @@ from aet.threads import set_threads
 OUTPUTS = {
     "prepare": [".aet/prepared.npz"],
     "reconstruct": ["tomogram.mrc"],
+    "adapt": ["network_adapted.safetensors", "network_adapted.json"],
     "augment": ["tomogram_augmented.mrc", "tomogram_uncertainty.mrc"],
     "trace": ["atoms_traced.xyz"],
     "guard": ["atoms_checked.xyz", ".aet/guard_report.json"],
@@ -208,6 +209,20 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
         lambda: aet.io.read_volume(out / "tomogram.mrc"),
     )  # fmt: skip
 
+    # ---- adapt: the network fine-tuned on this series (its own projections only; the R_free images kept out)
+    adapt_report = None
+    if cfg.augment.enabled and cfg.augment.adapt:
+        from aet.nn.weights import resolve
+
+        ad_key = runner.key("adapt", to_table(cfg.adapt), cfg.tables()["reconstruct"], cfg.refine.free_fraction,
+                            _file_hash(resolve(cfg.augment.model)), runner.content("prepare"))  # fmt: skip
+        adapt_report = runner.stage(
+            "adapt", ad_key, lambda: _adapt(ts, cfg, device, out, not quiet, log, ad_key, runner.force,
+                                            f"tilt series sha256 {_fingerprint(ts_raw)}"),
+            lambda: _read_adapted(out),
+        )  # fmt: skip
+        cfg = replace(cfg, augment=replace(cfg.augment, model=str(out / OUTPUTS["adapt"][0])))
+
     # ---- augment
     augmented = uncertainty = None
     traced_from = [runner.content("reconstruct")]
@@ -274,7 +289,8 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     runner.current = "report"
     summary = _summary(cfg, ts, model, traced, refine_report, rfac, runner, truth, time.perf_counter() - t_start,
                        None if analysis is None else _analysis_record(analysis),
-                       guard=None if guard_report is None else guard_report.to_dict())  # fmt: skip
+                       guard=None if guard_report is None else guard_report.to_dict(),
+                       adapt=_adapt_record(adapt_report))  # fmt: skip
     with atomic_paths(out / "summary.json") as (tmp,):
         dump_json(summary.to_dict(), tmp)
     t = time.perf_counter()
@@ -302,6 +318,9 @@ def _check_settings(cfg: RunConfig) -> None:
     if cfg.refine.warm_start is not None and not Path(cfg.refine.warm_start).is_file():
         raise AetUsageError(f"[refine] warm_start names {cfg.refine.warm_start}, which is not a file; give the "
                             "atoms.xyz of an earlier time point.")  # fmt: skip
+    if cfg.subareas.enabled and cfg.augment.enabled and cfg.augment.adapt:
+        raise AetUsageError("[augment] adapt does not work with sub-areas yet; adapt once with aet adapt on one "
+                            "sub-area's series and give the weights as [augment] model.")  # fmt: skip
     if cfg.subareas.enabled and cfg.subareas.centres is not None and not Path(cfg.subareas.centres).is_file():
         raise AetUsageError(f"[subareas] centres names {cfg.subareas.centres}, which is not a file; give a text file "
                             "with 'x y' or 'x y z' in Å per line, or leave it out for a grid.")  # fmt: skip
@@ -569,6 +588,38 @@ def _check_reconstruction_matches(model: str, r: ReconstructSettings, method: Me
         log.warning(message)
 
 
+def _adapt(ts: TiltSeries, cfg: RunConfig, device: str, out: Path, progress: bool, log: logging.Logger, key: str,
+           fresh: bool, source: str) -> dict[str, Any]:  # fmt: skip
+    """Fine-tune the network on the prepared series (:func:`aet.nn.adapt.adapt`), its inputs reconstructed as the
+    run reconstructs; the refinement's R_free images take no part. Checkpoints go to ``.aet/adapt/KEY``, so an
+    interrupted adaptation with the same settings resumes with the rest of its budget (``fresh``: start over)."""
+    import shutil
+
+    from aet.nn import weights
+    from aet.nn.adapt import adapt
+    from aet.refinement import free_images
+
+    def reconstruct(sub: TiltSeries) -> Volume:
+        return aet.reconstruct(sub, settings=cfg.reconstruct, method_settings=cfg.method,
+                               support_mask=_mask(cfg.reconstruct.support), device=device, progress=False)  # fmt: skip
+
+    work = out / ".aet" / "adapt"
+    if fresh or (work.exists() and not (work / key).exists()):  # checkpoints of other settings cannot be resumed
+        shutil.rmtree(work, ignore_errors=True)
+    net, card, report = adapt(ts, cfg.augment.model, cfg.adapt, reconstruct=reconstruct, device=device,
+                              exclude=free_images(ts.n_images, cfg.refine.free_fraction), progress=progress,
+                              workdir=work / key, source=source)  # fmt: skip
+    weights.save(net, card, out / OUTPUTS["adapt"][0])
+    shutil.rmtree(work, ignore_errors=True)  # done: the checkpoints have served
+    log.info(f"adapt: {report.steps} steps in {report.seconds:.0f} s; held-out misfit {report.check_before:.4f} -> "
+             f"{report.check_best:.4f} (kept step {report.best_step})")  # fmt: skip
+    return card.extra["adaptation"]
+
+
+def _read_adapted(out: Path) -> dict[str, Any]:
+    return dict(json.loads((out / OUTPUTS["adapt"][1]).read_text())["adaptation"])
+
+
 def _augment(tomogram: Volume, a: AugmentStage, device: str, out: Path, progress: bool) -> tuple[Volume, Volume]:
     from aet.nn.augment import augment
 
@@ -731,7 +782,8 @@ def _analysis_record(analysis: Analysis) -> dict[str, Any]:
 def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicModel,
              refine_report: RefineReport | None, rfac: RFactors, runner: _Stages, truth: AtomicModel | None,
              seconds: float, analysis: dict[str, Any] | None = None,
-             subareas: dict[str, Any] | None = None, guard: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
+             subareas: dict[str, Any] | None = None, guard: dict[str, Any] | None = None,
+             adapt: dict[str, Any] | None = None) -> RunSummary:  # fmt: skip
     comparisons: dict[str, Any] = {}
     if truth is not None:
         from aet.metrics import compare
@@ -753,8 +805,17 @@ def _summary(cfg: RunConfig, ts: TiltSeries, model: AtomicModel, traced: AtomicM
         analysis=analysis,
         subareas=subareas,
         guard=guard,
+        adapt=adapt,
         **comparisons,
     )
+
+
+def _adapt_record(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The adaptation's figures for summary.json (the image lists and the settings stay in the card)."""
+    if report is None:
+        return None
+    keys = ("base_model", "method", "steps", "seconds", "best_step", "check_before", "check_best", "sigma_A")
+    return {k: report[k] for k in keys if k in report} | {"weights": OUTPUTS["adapt"][0]}
 
 
 def _alignment_record(ts: TiltSeries) -> dict[str, Any] | None:

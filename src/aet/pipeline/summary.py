@@ -58,6 +58,7 @@ class RunSummary:
         analysis: key figures of the structure analysis (``aet analyse``), None when it was off or failed.
         guard: the guard's decision and figures (:class:`aet.pipeline.guard.GuardReport` as a dict), None when no
             network ran or the guard was off.
+        adapt: the adaptation's figures (:func:`aet.nn.adapt.adapt`), None when the network was not adapted.
     """
 
     atoms: dict[str, int]
@@ -76,6 +77,7 @@ class RunSummary:
     refinement_free: dict[str, Any] | None = None
     subareas: dict[str, Any] | None = None
     guard: dict[str, Any] | None = None
+    adapt: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=lambda: _versions())
 
     @property
@@ -108,6 +110,8 @@ class RunSummary:
             out["alignment"] = self.alignment
         if self.guard is not None:
             out["guard"] = self.guard
+        if self.adapt is not None:
+            out["adapt"] = self.adapt
         if self.analysis is not None:
             out["analysis"] = self.analysis
         if self.subareas is not None:

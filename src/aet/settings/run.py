@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from aet.errors import AetUsageError
 from aet.settings import Settings, setting, to_table
+from aet.settings.adapt import AdaptSettings
 from aet.settings.augment import AugmentSettings
 from aet.settings.reconstruct import MethodSettings, ReconstructSettings, ResireSettings
 from aet.settings.refine import RefineSettings
@@ -89,6 +90,15 @@ class AugmentStage(AugmentSettings):
     enabled: bool = setting(True, "Run the network (--no-augment: off).")
     guard: bool = setting(True, "Keep the network's atoms only as far as the measured projections support them, and "
                           "fall back to the tomogram's trace when the network's fits them worse.")  # fmt: skip
+    adapt: bool = setting(False, "Fine-tune the network on this series first, from its own projections ([adapt] "
+                          "table; aet adapt); --adapt.")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AdaptStage(AdaptSettings):
+    """[adapt]: :class:`AdaptSettings`, used when ``[augment] adapt = true``."""
+
+    TABLE: ClassVar[str] = "adapt"
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,7 @@ class RunConfig:
     reconstruct: ReconstructSettings = ReconstructSettings()
     method: MethodSettings = ResireSettings()
     augment: AugmentStage = AugmentStage()
+    adapt: AdaptStage = AdaptStage()
     trace: TraceSettings = TraceSettings()
     refine: RefineStage = RefineStage()
     analyse: AnalyseStage = AnalyseStage()
@@ -148,7 +159,7 @@ class RunConfig:
     #: The tables other than [reconstruct], and their classes.
     TABLES: ClassVar[dict[str, type[Settings]]] = {
         "input": InputSettings, "run": RunOptions, "prepare": PrepareSettings, "augment": AugmentStage,
-        "trace": TraceSettings, "refine": RefineStage, "analyse": AnalyseStage,
+        "adapt": AdaptStage, "trace": TraceSettings, "refine": RefineStage, "analyse": AnalyseStage,
         "report": ReportSettings, "subareas": SubareaSettings,
     }  # fmt: skip
 
@@ -156,6 +167,6 @@ class RunConfig:
         """The config as TOML tables (``None`` written as each field's ``none`` word)."""
         out = {name: to_table(getattr(self, name)) for name in self.TABLES}
         out["reconstruct"] = to_table(self.reconstruct) | to_table(self.method)
-        order = ["input", "run", "prepare", "reconstruct", "augment", "trace", "refine", "analyse", "report",
+        order = ["input", "run", "prepare", "reconstruct", "augment", "adapt", "trace", "refine", "analyse", "report",
                  "subareas"]
         return {k: out[k] for k in order}
