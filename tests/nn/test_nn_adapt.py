@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import typing
 
 import numpy as np
@@ -16,8 +17,8 @@ from aet.cli import app
 from aet.errors import AetInputError
 from aet.model import AtomicModel, TiltSeries
 from aet.nn import weights
-from aet.nn.adapt import _Images, adapt, split_images
-from aet.pipeline.run import execute
+from aet.nn.adapt import _Images, _wedge, adapt, split_images
+from aet.pipeline.run import execute, run
 from aet.simulate import structures
 from aet.simulate.acquisition import Acquisition, simulate_tilt_series
 
@@ -60,7 +61,16 @@ def test_image_model_fits_scale_and_offset_but_not_another_volume(series) -> Non
     assert float(images.misfit(other)) > 0.5
 
 
-def test_adapt_never_reconstructs_or_fits_held_out_or_excluded_images(series) -> None:
+def test_wedge_mask_keeps_the_measured_directions() -> None:
+    mask = _wedge((8, 6, 8), 60.0, torch.device("cpu"))
+    assert mask.shape == (8, 6, 5)
+    assert mask[0, :, 3].all() and not mask[3, :, 0].any()  # along x measured, along the beam (z) missing
+    assert mask[1, 2, 1] == 1 and mask[3, 2, 1] == 0  # 45° measured; 72° beyond ±60° missing
+    assert _wedge((8, 6, 8), 90.0, torch.device("cpu")).all()
+
+
+@pytest.mark.parametrize("method", ["consistency", "split", "dewedge"])
+def test_adapt_never_reconstructs_or_fits_held_out_or_excluded_images(series, method) -> None:
     seen: list[np.ndarray] = []
 
     def reconstruct(sub: TiltSeries):  # noqa: ANN202
@@ -68,7 +78,7 @@ def test_adapt_never_reconstructs_or_fits_held_out_or_excluded_images(series) ->
         return aet.reconstruct(sub, "resire", iterations=10, progress=False)
 
     net, card, report = adapt(series, "unet", reconstruct=reconstruct, exclude=[5, 17], device="cpu",
-                              progress=False, **FAST)  # fmt: skip
+                              progress=False, method=method, **FAST)  # fmt: skip
     kept_out = series.tilt_angles[[*report.check_images, *report.excluded_images]]
     assert report.excluded_images == [5, 17] and len(report.check_images) >= 2
     assert all(np.isin(a, series.tilt_angles[report.fit_images]).all() for a in seen)
@@ -111,11 +121,14 @@ def test_aet_run_adapts_without_reading_the_truth(series, tmp_path) -> None:
     overrides = {"input": {"elements": ["Pt"]}, "run": {"threads": 2}, "augment": {"adapt": True},
                  "adapt": {**FAST}, "reconstruct": {"iterations": 10}}  # fmt: skip
     execute(series, tmp_path / "poisoned", overrides=overrides, quiet=True, truth=_Poison(), until="trace")
-    execute(series, tmp_path / "none", overrides=overrides, quiet=True, truth=None, until="trace")
+    run(series, tmp_path / "none", overrides=overrides, quiet=True)  # the whole run, without a truth
     a, b = (load_file(str(tmp_path / d / "network_adapted.safetensors")) for d in ("poisoned", "none"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the truth changes nothing
     augmented = aet.io.read_volume(tmp_path / "none" / "tomogram_augmented.mrc")
     assert augmented.metadata["augment"]["model"] == "unet-adapted"  # the augment stage used the adapted weights
+    summary = json.loads((tmp_path / "none" / "summary.json").read_text())
+    assert summary["adapt"]["base_model"] == "unet" and summary["adapt"]["steps"] == 2
+    assert "Network adaptation" in (tmp_path / "none" / "report.html").read_text()
 
 
 def test_cli_adapt_writes_weights_and_card(series, tmp_path) -> None:

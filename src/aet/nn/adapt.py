@@ -16,7 +16,9 @@ series at hand, with no ground truth (the function never receives one):
   and c), and the weights that predict them best are kept, so that a network that starts to fit noise is not.
 * Methods: ``consistency`` reconstructs the input from every adapting image and fits the same images; ``split``
   (the noise-to-noise half of DeepDeWedge) reconstructs each half of the adapting tilts and fits the other half's
-  images, so that the noise of the input is never the target's.
+  images, so that the noise of the input is never the target's; ``dewedge`` (DeepDeWedge, Wiedemann & Heckel
+  2024, in projection space) is ``split`` with the input turned by a quarter turn and the measured wedge's own
+  orientation cut out of it as well, so that the network learns to fill a wedge from the other half's images.
 
 ``exclude`` names projections kept out of everything (``aet run`` passes the refinement's R_free images, so that
 R_free stays a test on data neither the network nor the model has seen).
@@ -126,11 +128,40 @@ class _Input:
         pad = [(0, -n % k) for n in data.shape]
         self.x = torch.from_numpy(np.pad(data, pad).astype(np.float32))[None, None].to(device)
 
-    def volume(self, net: torch.nn.Module) -> torch.Tensor:
+    def volume(self, net: torch.nn.Module, turn: tuple[int, tuple[int, int]] | None = None,
+               max_tilt: float = 90.0) -> torch.Tensor:  # fmt: skip
         """The network's output on this input, on the tomogram's grid (trilinear, the voxel centres of
-        :func:`aet.nn.normalise.resample`)."""
-        y = net(self.x)[..., : self.net_shape[0], : self.net_shape[1], : self.net_shape[2]]
+        :func:`aet.nn.normalise.resample`).
+
+        ``turn`` = (quarter turns, tensor dims): the DeepDeWedge step. The input is turned, the measured wedge's
+        own orientation (±``max_tilt`` about y, beam along z) is cut out of it in Fourier space as well, it is
+        renormalised, and the output is turned back: the network must fill the cut wedge, which the other half's
+        images measure, since for them it lies elsewhere.
+        """
+        x = self.x
+        if turn is not None:
+            x = torch.rot90(x, turn[0], turn[1])
+            x = torch.fft.irfftn(torch.fft.rfftn(x, dim=(2, 3, 4)) * _wedge(x.shape[2:], max_tilt, x.device),
+                                 s=x.shape[2:], dim=(2, 3, 4))  # fmt: skip
+            x = x / intensity_scale(x[0, 0].detach().cpu().numpy())
+        y = net(x)
+        if turn is not None:
+            y = torch.rot90(y, -turn[0], turn[1])
+        y = y[..., : self.net_shape[0], : self.net_shape[1], : self.net_shape[2]]
         return F.interpolate(y, size=self.shape, mode="trilinear", align_corners=False)[0, 0]
+
+
+#: The quarter turns of the DeepDeWedge step: about x (z ↔ y) and about z (y ↔ x), either way round.
+TURNS: tuple[tuple[int, tuple[int, int]], ...] = ((1, (2, 3)), (3, (2, 3)), (1, (3, 4)), (3, (3, 4)))
+
+
+def _wedge(shape: tuple[int, ...], max_tilt: float, device: torch.device) -> torch.Tensor:
+    """The rfft mask ``[nz, ny, nx // 2 + 1]`` of a single-axis series over ±``max_tilt``° (tilt about y, beam
+    along z): a frequency is measured when its direction in the (kx, kz) plane lies within ``max_tilt`` of kx."""
+    kz = torch.fft.fftfreq(shape[0], device=device)[:, None, None]
+    kx = torch.fft.rfftfreq(shape[2], device=device)[None, None, :]
+    angle = torch.rad2deg(torch.atan2(kz.abs(), kx.abs()))
+    return (angle <= max_tilt + 1e-6).expand(shape[0], shape[1], shape[2] // 2 + 1).float()
 
 
 def _blur(images: torch.Tensor, sigma_px: float) -> torch.Tensor:
@@ -214,8 +245,9 @@ def adapt(
             return reconstruct_for_network(sub, card.reconstruction)
 
     excluded = np.unique(np.asarray(exclude, dtype=int).reshape(-1))
+    max_tilt = float(np.abs(ts.tilt_angles).max())
     fit, check = split_images(ts.n_images, s.check_fraction, excluded)
-    halves = [fit] if s.method == "consistency" else [fit[0::2], fit[1::2]]
+    halves = [fit] if s.method == "consistency" else [fit[0::2], fit[1::2]]  # split and dewedge: two halves
     # (input tomogram, images it must predict): consistency fits its own images, split the other half's
     recs = [_Input(reconstruct(ts.subset(h)), card, dev) for h in halves]
     shape = recs[0].shape
@@ -258,7 +290,9 @@ def adapt(
             t = time.perf_counter()
             net.train()
             k = step % len(recs)
-            loss = fit_sets[k].misfit(recs[k].volume(net)) / dc0[k]
+            turn = TURNS[int(np.random.default_rng([s.seed, step, 1]).integers(len(TURNS)))]
+            out = recs[k].volume(net, turn, max_tilt) if s.method == "dewedge" else recs[k].volume(net)
+            loss = fit_sets[k].misfit(out) / dc0[k]
             if prior is not None:
                 loss = loss + s.prior_weight * _prior_loss(net, prior, dev, atom_weight, step, s.seed) / prior0
             opt.zero_grad(set_to_none=True)

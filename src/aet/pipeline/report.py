@@ -424,6 +424,8 @@ def write_report(
     ]
     if truth is not None:
         body += ["<h2>Traced model and ground truth</h2>", _counts_table(model, truth)]
+    if summary is not None and summary.adapt is not None:
+        body += ["<h2>Network adaptation</h2>", _adapt_section(summary.adapt)]
     if summary is not None and summary.guard is not None:
         body += ["<h2>Network guard</h2>", _guard_section(summary.guard)]
     if r1_per_projection is not None:
@@ -879,6 +881,18 @@ def _guard_section(guard: dict[str, Any]) -> str:
             ("atoms the images do not support (dropped)", g.dropped),
             ("atoms the difference map calls for (added)", g.added), ("atoms refined", g.atoms)]  # fmt: skip
     return f"<p>{_esc(words[0].upper() + words[1:])}.</p>" + _table("", rows)
+
+
+def _adapt_section(adapt: dict[str, Any]) -> str:
+    """How the network was fine-tuned on this series (:mod:`aet.nn.adapt`)."""
+    words = (f"{adapt['base_model']} was fine-tuned on this series' own projections ({adapt['method']}) for "
+             f"{adapt['steps']} steps in {adapt['seconds']:.0f} s, and its weights from step {adapt['best_step']} were "
+             "kept: those that predict the held-out projections best. No ground truth takes part.")  # fmt: skip
+    rows = [("held-out misfit before", f"{adapt['check_before']:.4f}"),
+            ("held-out misfit kept", f"{adapt['check_best']:.4f}"),
+            ("extra blur of the measured atoms", f"{adapt['sigma_A']:.2f} Å"),
+            ("adapted weights", adapt["weights"])]  # fmt: skip
+    return f"<p>{_esc(words)}</p>" + _table("", rows)
 
 
 def _alignment_section(tilt_series: TiltSeries, alignment: dict[str, Any]) -> str:

@@ -19,9 +19,10 @@ class AdaptSettings(Settings):
         None, "A fixed number of optimiser steps instead of the time budget (reproducible); none: the budget.",
         minimum=1,
     )  # fmt: skip
-    method: Literal["consistency", "split"] = setting(
+    method: Literal["consistency", "split", "dewedge"] = setting(
         "consistency", "consistency: the output, projected, must match the images the input was reconstructed "
-        "from; split: each half of the tilts is reconstructed and must predict the other half's images.",
+        "from; split: each half of the tilts is reconstructed and must predict the other half's images; dewedge: "
+        "split with the input turned and a second wedge cut out (DeepDeWedge).",
         what="adaptation method",
     )  # fmt: skip
     prior_weight: float = setting(1.0, "Weight of the simulated pairs (the atomicity prior) against the images, each "
