@@ -84,13 +84,13 @@ def main() -> None:
                 round(fi.precision, 3), round(fi.rmsd_pm, 1), round(o["R1"], 4), round(o["seconds"], 1),
             ])  # fmt: skip
             print(rows[-1], flush=True)
-    report(
-        args.name,
-        ["case", "images", "network", "adapt steps", "adapt s", "held-out misfit", "traced atoms", "traced recall",
-         "traced precision", "traced RMSD pm", "guard", "final atoms", "recall", "precision", "RMSD pm", "R1",
-         "run s"],
-        rows, {"minutes": args.minutes, "method": args.method, "radius_A": 0.9, "threads": args.threads},
-    )  # fmt: skip
+        report(  # after every case, so that a stopped run keeps what it measured
+            args.name,
+            ["case", "images", "network", "adapt steps", "adapt s", "held-out misfit", "traced atoms",
+             "traced recall", "traced precision", "traced RMSD pm", "guard", "final atoms", "recall", "precision",
+             "RMSD pm", "R1", "run s"],
+            rows, {"minutes": args.minutes, "method": args.method, "radius_A": 0.9, "threads": args.threads},
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

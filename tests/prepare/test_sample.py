@@ -18,6 +18,16 @@ def test_a_particle_on_vacuum_is_a_particle() -> None:
     assert kind == "particle" and abs(evidence["brightness_ratio"] - 1) < 0.03
 
 
+def test_a_particle_whose_brightness_changes_with_tilt_is_still_a_particle() -> None:
+    """Channelling-like physics (column non-linearity, probe tail) makes a particle's totals grow with the tilt as
+    a thin film's do; its empty borders tell it apart."""
+    truth = build_model("icosahedron", ["Pt"], 3.0)
+    acq = Acquisition(image_size=128, dose=1e4, seed=7, probe_sigma=0.5, probe_tail=0.05, column_exponent=0.8)
+    kind, evidence = detect_sample(simulate_tilt_series(truth, np.linspace(-65, 65, 21), acq))
+    assert evidence["brightness_ratio"] > 1.05 and evidence["correlation_with_secant"] > 0.5  # looks like a film
+    assert kind == "particle" and evidence["border_fill"] < 0.2
+
+
 def test_the_measured_ta_film_is_a_film(shared_data) -> None:
     d = shared_data / "ta_film"
     angles = aet.io.read_angles(d / "angles.mat", key="angle")
