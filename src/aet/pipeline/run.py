@@ -1,8 +1,8 @@
 """``aet run``: tilt series in, validated atomic model out, in resumable stages.
 
 Stages: prepare (checks, background, normalisation, optional denoising and alignment hooks) → reconstruct →
-adapt (``--adapt`` only: :mod:`aet.nn.adapt`) → augment → trace → guard (after a network: :mod:`aet.pipeline.guard`) → refine → R-factor → report. Each stage
-writes its outputs atomically, then a record
+adapt (``--adapt`` only: :mod:`aet.nn.adapt`) → augment → trace → guard (after a network:
+:mod:`aet.pipeline.guard`) → refine → R-factor → report. Each stage writes its outputs atomically, then a record
 ``DIR/.aet/STAGE.json`` with a key: the hash of its settings and of the keys of the stages it depends on (the
 first one also hashes the input file). A rerun skips a stage whose key is unchanged and whose outputs exist, so an
 interrupted run starts again at the stage that was cut off, and a changed setting reruns that stage and those
