@@ -91,6 +91,12 @@ def test_adapt_never_reconstructs_or_fits_held_out_or_excluded_images(series, me
     assert info["check_best"] <= info["check_before"]  # the kept weights predict the held-out images no worse
 
 
+def test_adapt_refuses_a_tomogram_too_large_for_memory(series, monkeypatch) -> None:
+    monkeypatch.setattr("aet.nn.adapt.TRAIN_BYTES_PER_VOXEL", 10**12)
+    with pytest.raises(AetInputError, match="training step of unet"):
+        adapt(series, "unet", device="cpu", progress=False, **FAST)
+
+
 def test_adapt_resumes_from_its_checkpoint(series, tmp_path) -> None:
     first = adapt(series, "unet", device="cpu", progress=False, workdir=tmp_path, **{**FAST, "steps": 2})[2]
     assert (tmp_path / "adapt_checkpoint.json").exists()

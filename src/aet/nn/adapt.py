@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from safetensors.torch import load_file
 
-from aet.device import resolve_device
+from aet.device import check_memory, resolve_device
 from aet.errors import AetInputError
 from aet.model import TiltSeries, Volume
 from aet.nn import checkpoint, weights
@@ -57,6 +57,9 @@ SIGMAS_A = tuple(np.round(np.arange(0.0, 1.21, 0.1), 2))
 #: Both the images and their prediction are compared through this Gaussian low-pass (Å): the noise of a low-dose
 #: image is white, the atoms' signal is not (a matched filter; on asi208 at 8e3 e/Å² the raw pixels are 97 % noise).
 LOWPASS_A = 0.4
+#: Peak memory of one training step of the shipped U-Nets per voxel of the (padded) input, bytes: measured 340–850
+#: on the CPU (64³ and 96³ windows, forward and backward), rounded up.
+TRAIN_BYTES_PER_VOXEL = 1000
 #: Simulated pairs get sample indices from here on, far from any training run's (0 … n_samples − 1).
 PRIOR_INDEX = 1_000_000
 
@@ -251,6 +254,8 @@ def adapt(
     # (input tomogram, images it must predict): consistency fits its own images, split the other half's
     recs = [_Input(reconstruct(ts.subset(h)), card, dev) for h in halves]
     shape = recs[0].shape
+    check_memory(TRAIN_BYTES_PER_VOXEL * recs[0].x.numel(), dev,
+                 f"a training step of {card.name} on the whole {tuple(recs[0].x.shape[2:])}-voxel tomogram")
     targets = [fit] if s.method == "consistency" else [halves[1], halves[0]]
     fit_sets = [_Images(ts, t, shape, 0.0, dev) for t in targets]
     check_input = recs[0] if s.method == "consistency" else _Input(reconstruct(ts.subset(fit)), card, dev)
