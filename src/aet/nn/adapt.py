@@ -46,6 +46,7 @@ from aet.nn import checkpoint, weights
 from aet.nn.card import ModelCard
 from aet.nn.data import DataConfig, make_sample
 from aet.nn.normalise import intensity_scale, resample
+from aet.nn.train import training_loss
 from aet.physics.projector import Projector, get_projector
 from aet.progress import progress_bar
 from aet.reconstruction.setup import pixel_shifts
@@ -202,8 +203,7 @@ def prior_config(card: ModelCard) -> DataConfig:
     if not isinstance(given, dict):
         raise AetInputError(f"the card of {card.name} has no training_data; set prior_samples = 0 to adapt without "
                             "simulated pairs.")  # fmt: skip
-    names = {f.name for f in fields(DataConfig)}
-    return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in names})
+    return DataConfig.from_dict(given)
 
 
 def adapt(
@@ -272,7 +272,7 @@ def adapt(
     with torch.no_grad():
         dc0 = [float(f.misfit(r.volume(net))) for f, r in zip(fit_sets, recs, strict=True)]
         check0 = float(check_set.misfit(check_input.volume(net)))
-        prior0 = _prior_loss(net, prior, dev, atom_weight) if prior is not None else 1.0
+        prior0 = _prior_reference(net, prior, dev, atom_weight) if prior is not None else 1.0
     torch.manual_seed(s.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=0.0)
     step, best, history = 0, (check0, 0, copy.deepcopy(net.state_dict())), [(0, 0.0, check0)]
@@ -295,9 +295,10 @@ def adapt(
             t = time.perf_counter()
             net.train()
             k = step % len(recs)
-            turn = TURNS[int(np.random.default_rng([s.seed, step, 1]).integers(len(TURNS)))]
-            out = recs[k].volume(net, turn, max_tilt) if s.method == "dewedge" else recs[k].volume(net)
-            loss = fit_sets[k].misfit(out) / dc0[k]
+            turn = None
+            if s.method == "dewedge":
+                turn = TURNS[int(np.random.default_rng([s.seed, step, 1]).integers(len(TURNS)))]
+            loss = fit_sets[k].misfit(recs[k].volume(net, turn, max_tilt)) / dc0[k]
             if prior is not None:
                 loss = loss + s.prior_weight * _prior_loss(net, prior, dev, atom_weight, step, s.seed) / prior0
             opt.zero_grad(set_to_none=True)
@@ -364,27 +365,25 @@ def _prior_pairs(card: ModelCard, s: AdaptSettings) -> tuple[torch.Tensor, torch
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
 
 
-def _prior_loss(net: torch.nn.Module, prior: tuple[torch.Tensor, torch.Tensor] | None, device: torch.device,
-                atom_weight: float, step: int | None = None, seed: int = 0) -> torch.Tensor:  # fmt: skip
-    """The training loss on one simulated window (flipped at random) at ``step``; with ``step`` None the mean over
-    all windows (the reference value)."""
-    assert prior is not None
+def _prior_reference(net: torch.nn.Module, prior: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+                     atom_weight: float) -> float:  # fmt: skip
+    """The training loss averaged over every simulated window (what the prior loss is measured against)."""
     x, y = prior
-    if step is None:
-        losses = [_prior_loss_one(net, x[i : i + 1].to(device), y[i : i + 1].to(device), atom_weight)
-                  for i in range(len(x))]  # fmt: skip
-        return float(np.mean([float(v) for v in losses]))  # type: ignore[return-value]
+    return float(np.mean([float(training_loss(net(x[i : i + 1].to(device)), y[i : i + 1].to(device), atom_weight))
+                          for i in range(len(x))]))  # fmt: skip
+
+
+def _prior_loss(net: torch.nn.Module, prior: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+                atom_weight: float, step: int, seed: int) -> torch.Tensor:  # fmt: skip
+    """The training loss on one simulated window, flipped at random, drawn for ``step``."""
+    x, y = prior
     rng = np.random.default_rng([seed, step])
     i = int(rng.integers(len(x)))
     axes = tuple(2 + int(a) for a in np.flatnonzero(rng.integers(0, 2, 3)))
     xi, yi = x[i : i + 1], y[i : i + 1]
     if axes:
         xi, yi = torch.flip(xi, axes), torch.flip(yi, axes)
-    return _prior_loss_one(net, xi.to(device), yi.to(device), atom_weight)
-
-
-def _prior_loss_one(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, atom_weight: float) -> torch.Tensor:
-    return torch.mean((1 + atom_weight * y) * (net(x) - y) ** 2)
+    return training_loss(net(xi.to(device)), yi.to(device), atom_weight)
 
 
 def _save_checkpoint(folder: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, step: int, elapsed: float,

@@ -16,7 +16,7 @@ atoms, so that the network sees surfaces and interiors) in a float16 ``.npz`` (l
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,13 @@ class DataConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataConfig:
+        """The config from a TOML table or a model card's ``training_data`` (lists as tuples; keys that are no field,
+        e.g. ``n_samples``, ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
 
 def draw_particle(cfg: DataConfig, rng: np.random.Generator) -> AtomicModel:

@@ -84,9 +84,12 @@ def load_config(config: str | Path | dict[str, Any]) -> dict[str, dict[str, Any]
 
 
 def data_config(cfg: dict[str, dict[str, Any]]) -> DataConfig:
-    keys = {f.name for f in fields(DataConfig)}
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["data"].items() if k in keys}
-    return DataConfig(**given)
+    return DataConfig.from_dict(cfg["data"])
+
+
+def training_loss(prediction: torch.Tensor, target: torch.Tensor, atom_weight: float) -> torch.Tensor:
+    """MSE, optionally weighted towards atoms (1 + atom_weight × target) so that dim species count."""
+    return torch.mean((1 + atom_weight * target) * (prediction - target) ** 2)
 
 
 def train(
@@ -145,8 +148,7 @@ def train(
             lr = _learning_rate(step, t_cfg)
             for group in opt.param_groups:
                 group["lr"] = lr
-            # MSE, optionally weighted towards atoms (1 + atom_weight × target) so that dim species count
-            loss = torch.mean((1 + float(t_cfg["atom_weight"]) * y) * (net(x) - y) ** 2)
+            loss = training_loss(net(x), y, float(t_cfg["atom_weight"]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if t_cfg["clip_grad"]:  # a single bad step once blew up an unclipped run (loss 2e-4 -> 7 at step 1850)

@@ -568,10 +568,17 @@ def _mask(support: str | None) -> Volume | None:
     return None if support is None or support == "auto" else aet.io.read_volume(support)
 
 
+def _tomogram(ts: TiltSeries, r: ReconstructSettings, method: MethodSettings, device: str,
+              progress: bool = False) -> Volume:  # fmt: skip
+    """``ts`` reconstructed with the run's settings: the tomogram, the adaptation's inputs, the guard's difference
+    map (with ``r`` changed)."""
+    return aet.reconstruct(ts, settings=r, method_settings=method, support_mask=_mask(r.support), device=device,
+                           progress=progress)  # fmt: skip
+
+
 def _reconstruct(ts: TiltSeries, r: ReconstructSettings, method: MethodSettings, device: str, out: Path,
                  progress: bool) -> Volume:  # fmt: skip
-    vol = aet.reconstruct(ts, settings=r, method_settings=method, support_mask=_mask(r.support), device=device,
-                          progress=progress)  # fmt: skip
+    vol = _tomogram(ts, r, method, device, progress)
     aet.io.write(vol, out / "tomogram.mrc", overwrite=True)
     return vol
 
@@ -599,14 +606,11 @@ def _adapt(ts: TiltSeries, cfg: RunConfig, device: str, out: Path, progress: boo
     from aet.nn.adapt import adapt
     from aet.refinement import free_images
 
-    def reconstruct(sub: TiltSeries) -> Volume:
-        return aet.reconstruct(sub, settings=cfg.reconstruct, method_settings=cfg.method,
-                               support_mask=_mask(cfg.reconstruct.support), device=device, progress=False)  # fmt: skip
-
     work = out / ".aet" / "adapt"
     if fresh or (work.exists() and not (work / key).exists()):  # checkpoints of other settings cannot be resumed
         shutil.rmtree(work, ignore_errors=True)
-    net, card, report = adapt(ts, cfg.augment.model, cfg.adapt, reconstruct=reconstruct, device=device,
+    net, card, report = adapt(ts, cfg.augment.model, cfg.adapt, device=device,
+                              reconstruct=lambda sub: _tomogram(sub, cfg.reconstruct, cfg.method, device),
                               exclude=free_images(ts.n_images, cfg.refine.free_fraction), progress=progress,
                               workdir=work / key, source=source)  # fmt: skip
     weights.save(net, card, out / OUTPUTS["adapt"][0])
@@ -677,9 +681,7 @@ def _guard(traced: AtomicModel, tomogram: Volume, elements: list[str], cfg: RunC
     network, plain = _inside(traced, measured, log, "guard"), _inside(plain, measured, log, "guard")
 
     def difference_map(residual: TiltSeries) -> Volume:  # reconstructed as the tomogram was, signed
-        return aet.reconstruct(residual, settings=replace(cfg.reconstruct, positivity=False),
-                               method_settings=cfg.method, support_mask=_mask(cfg.reconstruct.support),
-                               device=device, progress=False)  # fmt: skip
+        return _tomogram(residual, replace(cfg.reconstruct, positivity=False), cfg.method, device)
 
     checked, report = guard(network, plain, measured, cfg.refine, difference_map, elements, cfg.trace.min_distance,
                             device)  # fmt: skip
