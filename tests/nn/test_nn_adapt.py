@@ -137,6 +137,14 @@ def test_aet_run_adapts_without_reading_the_truth(series, tmp_path) -> None:
     assert "Network adaptation" in (tmp_path / "none" / "report.html").read_text()
 
 
+def test_aet_run_refuses_too_few_images_to_adapt_before_any_stage(series, tmp_path) -> None:
+    few = series.subset(np.arange(6))
+    with pytest.raises(AetInputError, match="too few to adapt"):
+        execute(few, tmp_path / "run", overrides={"input": {"elements": ["Pt"]}, "augment": {"adapt": True}},
+                quiet=True)  # fmt: skip
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
 def test_cli_adapt_writes_weights_and_card(series, tmp_path) -> None:
     aet.io.write(series, tmp_path / "tilts.npz")
     out = tmp_path / "mine.safetensors"

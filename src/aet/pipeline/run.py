@@ -127,6 +127,12 @@ def execute(tilts: str | Path | TiltSeries, out: str | Path, config: str | Path 
     source = tilts if isinstance(tilts, TiltSeries) else Path(tilts)
     ts_raw = _read_tilts(source, cfg.input)
     pixel_warning = check_pixel_size(ts_raw.pixel_size, elements, cfg.input.force_pixel_size)
+    if cfg.augment.enabled and cfg.augment.adapt:  # enough images to adapt on: known now, before any stage
+        from aet.nn.adapt import split_images
+        from aet.refinement import free_images
+
+        n = ts_raw.n_images
+        split_images(n, cfg.adapt.check_fraction, free_images(n, cfg.refine.free_fraction))
     out = Path(out)
     names = [*OUTPUT_NAMES, *(f for files in OUTPUTS.values() for f in files)]
     if cfg.subareas.enabled:
