@@ -179,7 +179,9 @@ def simulate(
     shell: Annotated[float, typer.Option(help="Shell thickness for core-shell, Å.")] = 4.0,
     vacancies: Annotated[float, typer.Option(help="Fraction of atoms removed.")] = 0.0,
     thermal: Annotated[float, typer.Option(help="Random displacement per axis, Å.")] = 0.0,
-    support: Annotated[float, typer.Option(help="Amorphous carbon support thickness, Å (0 = none).")] = 0.0,
+    support: Annotated[float, typer.Option(help="Support film thickness, Å (0 = none).")] = 0.0,
+    support_kind: Annotated[str, typer.Option(
+        help="Support film: C or SiN (amorphous), Al2O3, MgO or CeO2 (crystal, face up: (0001), (001), (001)).")] = "C",
     tilt_min: Annotated[float, typer.Option(help="First tilt, degrees.")] = -65.0,
     tilt_max: Annotated[float, typer.Option(help="Last tilt, degrees.")] = 65.0,
     tilt_step: Annotated[float, typer.Option(help="Tilt step, degrees.")] = 3.0,
@@ -213,6 +215,7 @@ def simulate(
         thermal_sigma=thermal,
         support_thickness=support,
         seed=seed,
+        support=support_kind,
     )
     acq = Acquisition(
         pixel_size=pixel_size,

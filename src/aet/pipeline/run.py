@@ -41,6 +41,7 @@ from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
 from aet.prepare.align import align_series, apply_alignment, check_object, rotate_series, without_background
 from aet.prepare.sample import detect_sample
+from aet.prepare.support import remove_support
 from aet.prepare.sampling import angular_sampling, sampling_warning
 from aet.refinement.report import RefineReport, free_summary
 from aet.refinement.validate import in_some_image, inside_field_of_view
@@ -202,6 +203,11 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
     keys = ("brightness_ratio", "correlation_with_secant")
     evidence = ", ".join(f"{k.replace('_', ' ')} {found[k]:.3g}" for k in keys if k in found)
     log.info(f"prepare: a {found.get('sample_found', 'particle')}" + (f" ({evidence})" if evidence else ""))
+    if "support_fit" in found:
+        sup = found["support_fit"]
+        log.info(f"prepare: support film removed (film model fitted beside the particle, {sup['margin_A']} Å margin; "
+                 f"footprint {sup['footprint_fraction_mean']:.0%} of the images, up to {sup['lattice_peaks_max']} "
+                 "lattice peaks per image)")  # fmt: skip
     log.info("prepare: " + _alignment_line(ts))
     if found.get("sample_found", "particle") == "particle":
         sparse = sampling_warning(angular_sampling(ts, elements), ts.n_images, float(np.ptp(ts.tilt_angles)))
@@ -449,6 +455,9 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool, give
         images = _hook(p.denoise, "denoise", images, ts)
     denoised = images is not measured
     sample, evidence = (p.sample, {}) if p.sample != "auto" else detect_sample(ts)
+    if p.support == "remove":
+        images, measured, evidence["support_fit"] = _without_support(images, measured, sample, ts.pixel_size,
+                                                                 p.support_margin)  # fmt: skip
     if p.align in ("auto", "always"):  # before the background and the totals, which noise would fail less clearly
         check_object(images)
     if p.background and sample == "particle":  # a film has no empty border to take the background from
@@ -477,6 +486,24 @@ def _prepare(ts: TiltSeries, p: PrepareSettings, out: Path, progress: bool, give
     else:
         undenoised.unlink(missing_ok=True)
     return prepared
+
+
+def _without_support(images: np.ndarray, measured: np.ndarray, sample: str, pixel_size: float,
+                     margin: float) -> tuple[np.ndarray, np.ndarray, dict]:  # fmt: skip
+    """``[prepare] support = "remove"``: the film model of :func:`aet.prepare.support.remove_support` fitted to the
+    (denoised) images and subtracted from both copies; and a summary for the record."""
+    if sample != "particle":
+        raise AetInputError(
+            "[prepare] support = \"remove\" is for a particle on a support film, but this series is a film itself "
+            "(it fills the field of view and brightens as 1/cos θ); set support = \"keep\", or sample = \"particle\" "
+            "if it is a particle."
+        )
+    others = (measured,) if measured is not images else ()
+    cleaned, rest, fit = remove_support(images, pixel_size, margin, others)
+    found = fit.to_dict()
+    summary = {"margin_A": margin, "footprint_fraction_mean": round(float(np.mean(fit.footprint_fraction)), 4),
+               "lattice_peaks_max": int(fit.peaks.max()), **found}  # fmt: skip
+    return cleaned, (rest[0] if rest else cleaned), summary
 
 
 def _measured(prepared: TiltSeries, out: Path) -> TiltSeries:

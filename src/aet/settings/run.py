@@ -65,6 +65,12 @@ class PrepareSettings(Settings):
     sample: Literal["auto", "particle", "film"] = setting(
         "auto", "particle (on vacuum), film (fills the field of view) or auto: a film when image totals grow as "
         "1/cos θ.", what="sample kind")
+    support: Literal["keep", "remove"] = setting(
+        "keep", "remove: fit the support film's signal beside the particle in each image (level, gradient, lattice "
+        "fringes) and subtract it under the particle as well (aet.prepare.support; particles only).",
+        what="support film")
+    support_margin: float = setting(3.0, "Margin around the particle's footprint kept out of the film fit.", unit="Å",
+                                    minimum=0.0, maximum=20.0)  # fmt: skip
     background: bool = setting(True, "Subtract each image's border median (particles only).")
     normalise: bool = setting(True, "Scale a particle's images to one dose (equal totals); a film keeps its measured "
                               "scale.")  # fmt: skip

@@ -271,33 +271,103 @@ def thermal_displacement(model: AtomicModel, sigma: float, seed: int = 0) -> Ato
     return AtomicModel(pos, model.elements)
 
 
+#: Support films: (elements, fractions or None for a crystal, density atoms/Å³, minimum distance Å). Amorphous
+#: carbon ≈ 2.0 g/cm³; amorphous SiNₓ as Si₃N₄ at ≈ 2.9 g/cm³ (Si–N bond 1.74 Å); crystals from their lattices.
+SUPPORTS: dict[str, tuple[tuple[str, ...], tuple[float, ...] | None, float, float]] = {
+    "C": (("C",), (1.0,), 0.100, 1.30),
+    "SiN": (("Si", "N"), (3 / 7, 4 / 7), 0.087, 1.60),
+    "Al2O3": (("Al", "O"), None, 0.117, 0.0),
+    "MgO": (("Mg", "O"), None, 0.107, 0.0),
+    "CeO2": (("Ce", "O"), None, 0.076, 0.0),
+}
+
+
+def support_film(kind: str, width: float | tuple[float, float], thickness: float, seed: int = 0) -> AtomicModel:
+    """A support film, ``width`` (x, y; one number: a square) × ``thickness`` Å (z), centred on the origin.
+
+    ``kind``: ``"C"`` (amorphous carbon) or ``"SiN"`` (amorphous Si₃N₄), random positions at the density of
+    :data:`SUPPORTS` pushed apart to its minimum distance; ``"Al2O3"`` (corundum, (0001) face up), ``"MgO"`` (rock
+    salt, (001) face up) or ``"CeO2"`` (fluorite, (001) face up: a heavy support, Ce Z = 58), a crystal slab turned about z by a seeded random angle (the zone axes it shows then
+    differ from film to film).
+    """
+    if kind not in SUPPORTS:
+        raise AetInputError(f"unknown support {kind!r}; choose one of {sorted(SUPPORTS)}.")
+    wx, wy = (width, width) if np.isscalar(width) else width  # type: ignore[misc]
+    if min(wx, wy, thickness) <= 0:
+        raise AetInputError(f"a support film needs a positive width and thickness (Å), got {width} and {thickness}.")
+    elements, fractions, density, dmin = SUPPORTS[kind]
+    rng = np.random.default_rng(seed)
+    half = np.array([wx, wy, thickness]) / 2
+    volume = float(np.prod(2 * half))
+    if fractions is not None:
+        n = int(round(density * volume))
+        _check_packing(n, dmin, volume, f"a {wx:g} × {wy:g} × {thickness:g} Å film")
+        pos = _push_apart(rng.uniform(-half, half, (n, 3)), dmin, lambda p: np.clip(p, -half, half), 500)
+        return AtomicModel(pos, list(rng.choice(elements, n, p=fractions)))
+    cell = _support_crystal(kind)
+    reach = np.hypot(wx, wy) / 2 + 1.0  # the turned slab must still cover the rectangle
+    reps = np.ceil(2 * np.array([reach, reach, half[2] + 1.0]) / cell.cell.lengths()).astype(int) + 2
+    block = cell.repeat(tuple(int(r) for r in reps))
+    pos = block.positions - block.cell.sum(axis=0) / 2
+    angle = rng.uniform(0, 2 * np.pi)
+    turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    pos = pos @ turn.T
+    keep = np.all(np.abs(pos) <= half, axis=1)
+    return AtomicModel(pos[keep], list(np.array(block.get_chemical_symbols())[keep]))
+
+
+def _support_crystal(kind: str) -> Atoms:
+    """Orthogonal cell of a crystalline support with its film normal along z."""
+    if kind in ("MgO", "CeO2"):
+        return bulk(kind, *(("rocksalt", 4.212) if kind == "MgO" else ("fluorite", 5.411)), cubic=True)
+    from ase.build import make_supercell
+    from ase.spacegroup import crystal
+
+    corundum = crystal(["Al", "O"], basis=[(0, 0, 0.3523), (0.3064, 0, 0.25)], spacegroup=167,
+                       cellpar=[4.759, 4.759, 12.991, 90, 90, 120])  # fmt: skip
+    return make_supercell(corundum, [[1, 0, 0], [1, 2, 0], [0, 0, 1]])  # a × a√3 × c, orthogonal
+
+
 def on_support(
     model: AtomicModel,
     thickness: float = 20.0,
     element: str = "C",
     density: float = 0.1,
-    width: float | None = None,
+    width: float | tuple[float, float] | None = None,
     gap: float = 1.5,
     seed: int = 0,
+    support: str | None = None,
 ) -> AtomicModel:
-    """Put the particle on an amorphous film (default carbon, 0.1 atoms/Å³ ≈ 2 g/cm³) below it in z.
+    """Put the particle on a support film below it in z: labels 0 = particle, 1 = support.
 
-    The film spans ``width`` Å in x and y (default: 1.5 × the particle's extent) and lies ``gap`` Å under
-    the lowest atom; the combined model is re-centred on the particle.
+    Without ``support``, an amorphous film of ``element`` at ``density`` atoms/Å³ (default carbon, 0.1 ≈ 2 g/cm³)
+    whose atoms are placed at random; with ``support`` (a kind of :data:`SUPPORTS`: ``"C"``, ``"SiN"``, ``"Al2O3"``,
+    ``"MgO"``), :func:`support_film`. The film spans ``width`` Å in x and y (one number: a square; default: 1.5 × the
+    particle's extent + 10 Å; for a tilt series about y whose images it should fill at every tilt, about
+    field of view / cos θ_max + 2 × thickness × tan θ_max in x) and its top lies ``gap`` Å under the lowest atom; the
+    particle keeps its coordinates.
     """
-    rng = np.random.default_rng(seed)
     span = np.ptp(model.positions, axis=0)
     width = width or 1.5 * float(span[:2].max()) + 10.0
-    n = int(density * width * width * thickness)
+    wx, wy = (width, width) if np.isscalar(width) else width  # type: ignore[misc]
     top = model.positions[:, 2].min() - gap
-    film = np.column_stack([rng.uniform(-width / 2, width / 2, (n, 2)), rng.uniform(top - thickness, top, n)])
+    if support is None:
+        rng = np.random.default_rng(seed)
+        n = int(density * wx * wy * thickness)
+        film = np.column_stack([rng.uniform(-wx / 2, wx / 2, n), rng.uniform(-wy / 2, wy / 2, n),
+                                rng.uniform(top - thickness, top, n)])  # fmt: skip
+        names = [element] * n
+    else:
+        slab = support_film(support, width, thickness, seed)
+        film = slab.positions + [0.0, 0.0, top - slab.positions[:, 2].max()]
+        names = slab.elements
     film[:, :2] += model.positions[:, :2].mean(axis=0)
-    labels = np.r_[np.zeros(len(model), int), np.ones(n, int)]  # 0 = particle, 1 = support
+    labels = np.r_[np.zeros(len(model), int), np.ones(len(film), int)]
     return AtomicModel(
         np.vstack([model.positions, film]),
-        model.elements + [element] * n,
+        model.elements + names,
         labels=labels,
-        metadata={"labels": "0 = particle, 1 = support"},
+        metadata={"labels": "0 = particle, 1 = support", **({"support": support} if support else {})},
     )
 
 
@@ -333,8 +403,10 @@ def build_model(
     thermal_sigma: float = 0.0,
     support_thickness: float = 0.0,
     seed: int = 0,
+    support: str | None = None,
 ) -> AtomicModel:
-    """One call for every builder: a shape, a chemistry, defects and an optional support film.
+    """One call for every builder: a shape, a chemistry, defects and an optional support film (``support``: a kind
+    of :data:`SUPPORTS`, ``support_thickness`` Å; None: randomly placed amorphous carbon).
 
     ``elements`` lists the species; the lattice is that of the last one (the host: Pt in FePt or Pd@Pt)
     unless ``lattice_constant`` (Å) is given. Chemistries: ``pure``, ``random`` (with ``fractions``),
@@ -369,6 +441,6 @@ def build_model(
     if thermal_sigma:
         model = thermal_displacement(model, thermal_sigma, seed)
     if support_thickness:
-        model = on_support(model, thickness=support_thickness, seed=seed)
+        model = on_support(model, thickness=support_thickness, seed=seed, support=support)
     model.metadata.update({"structure": structure, "chemistry": chemistry, "size_nm": size_nm, "seed": seed})
     return model
