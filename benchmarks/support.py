@@ -1,7 +1,7 @@
 """Particles on a support film through ``aet run``: with the support's signal removed, kept, or no support at all.
 
-Run: .venv/bin/python benchmarks/support.py [--supports SiN:30,Al2O3:20,CeO2:20] [--dose 1e5] [--particles 0,1] [--modes vacuum,keep,remove]
-     [--threads 2] [--keep DIR] [--name support]
+Run: .venv/bin/python benchmarks/support.py [--supports SiN:30,Al2O3:20,CeO2:20] [--dose 1e5] [--particles 0,1]
+     [--modes vacuum,keep,remove] [--threads 2] [--keep DIR] [--name support]
 
 Test set (seeded; never trained on): 3 nm Pt particles (a cuboctahedron and a truncated octahedron, a (100) facet
 down, turned about the film normal at random, B = 5 ± 1 Å²) 2.0 Å above a film under the whole field of view:
@@ -59,7 +59,8 @@ def series(k: int, support: str | None) -> tuple[TiltSeries, AtomicModel, float]
     if support:
         support, thickness_text = support.split(":")
         thickness = float(thickness_text)
-        width = (fov / np.cos(tilt) + 2 * thickness * np.tan(tilt) + 20.0, fov + 10.0)  # fills every image (tilt about y)
+        # wide enough in x to fill every image (the tilt axis is y)
+        width = (fov / np.cos(tilt) + 2 * thickness * np.tan(tilt) + 20.0, fov + 10.0)
         sample = on_support(truth, thickness=thickness, width=width, gap=GAP, seed=SEED + k, support=support)
         b = np.r_[truth.b_factor, np.full(len(sample) - len(truth), 5.0)]
         sample = AtomicModel(sample.positions, sample.elements, b_factor=b, labels=sample.labels)
@@ -105,7 +106,8 @@ def main() -> None:
                 o = one(k, support, mode == "remove", args.threads, args.keep)
                 f = o["face"]
                 rows.append([PARTICLES[k][0], support or "-", mode, len(particle(k)), o["n"], o["recall"],
-                             o["precision"], o["rmsd"], f.n_truth, f.recall, f.precision, o["R1"], o["seconds"]])  # fmt: skip
+                             o["precision"], o["rmsd"], f.n_truth, f.recall, f.precision, o["R1"],
+                             o["seconds"]])  # fmt: skip
                 print(rows[-1], flush=True)
     report(
         args.name,

@@ -41,8 +41,8 @@ from aet.pipeline.summary import RunSummary, TiltSeriesFacts
 from aet.prepare import DENOISERS, denoise
 from aet.prepare.align import align_series, apply_alignment, check_object, rotate_series, without_background
 from aet.prepare.sample import detect_sample
-from aet.prepare.support import remove_support
 from aet.prepare.sampling import angular_sampling, sampling_warning
+from aet.prepare.support import remove_support
 from aet.refinement.report import RefineReport, free_summary
 from aet.refinement.validate import in_some_image, inside_field_of_view
 from aet.settings import to_table

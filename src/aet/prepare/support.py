@@ -11,8 +11,9 @@ own noise. The part of that signal that can be predicted is removed, image by im
 2. **Film model.** Fitted to the pixels outside the footprint only: a smooth part (a polynomial of degree
    ``POLY_DEGREE`` over the image: the film's level and any thickness gradient) and a periodic part (the lattice of
    a crystalline film): the Fourier peaks of the outside region that stand ``PEAK_FACTOR`` times above the spectrum's
-   median around them (amorphous films: at most 13 ×; crystals near a zone axis: 20–40 ×), each refined to a fraction of a frequency bin, with their cosine and sine amplitudes
-   fitted by least squares together with the polynomial. An amorphous film has no such peaks and keeps only the
+   median around them (amorphous films: at most 13 ×; crystals: 20–40 ×), each placed between the frequency bins by
+   a parabola through its log power, with their cosine and sine amplitudes fitted by least squares together with the
+   polynomial. An amorphous film has no such peaks and keeps only the
    smooth part; its atom-by-atom fluctuations cannot be predicted under the particle and stay (they are noise to the
    reconstruction, a fraction of one heavy atom per column).
 3. **Subtraction.** The film model, which extends under the particle, is subtracted from the whole image.
@@ -126,8 +127,9 @@ def _vertex(three: np.ndarray) -> float:
     return float(np.clip(0.5 * (a - c) / curve, -0.5, 0.5)) if curve < 0 else 0.0
 
 
-def remove_support(images: np.ndarray, pixel_size: float, margin: float = 3.0,
-                   others: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, tuple[np.ndarray, ...], SupportFit]:  # fmt: skip
+def remove_support(
+    images: np.ndarray, pixel_size: float, margin: float = 3.0, others: tuple[np.ndarray, ...] = ()
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], SupportFit]:
     """``images`` ``[n, rows, cols]`` less the film model fitted to each (module docstring), the same model
     subtracted from each array of ``others`` (e.g. the images before denoising), and what was fitted.
 

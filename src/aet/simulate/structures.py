@@ -287,8 +287,8 @@ def support_film(kind: str, width: float | tuple[float, float], thickness: float
 
     ``kind``: ``"C"`` (amorphous carbon) or ``"SiN"`` (amorphous Si₃N₄), random positions at the density of
     :data:`SUPPORTS` pushed apart to its minimum distance; ``"Al2O3"`` (corundum, (0001) face up), ``"MgO"`` (rock
-    salt, (001) face up) or ``"CeO2"`` (fluorite, (001) face up: a heavy support, Ce Z = 58), a crystal slab turned about z by a seeded random angle (the zone axes it shows then
-    differ from film to film).
+    salt, (001) face up) or ``"CeO2"`` (fluorite, (001) face up: a heavy support, Ce Z = 58), a crystal slab turned
+    about z by a seeded random angle (the zone axes it shows then differ from film to film).
     """
     if kind not in SUPPORTS:
         raise AetInputError(f"unknown support {kind!r}; choose one of {sorted(SUPPORTS)}.")
