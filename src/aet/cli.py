@@ -412,6 +412,39 @@ def adapt(
 
 
 @app.command()
+def inpaint(
+    tilts: _TILTS,
+    out: Annotated[Path, typer.Argument(help="Extended tilt series to write (.npz keeps the 'predicted' marks).")],
+    angles: Annotated[str, typer.Option(
+        help="Tilts to predict, degrees: start:stop:step (stop included) or a list, e.g. -90:90:2 or 70,75,80.")],
+    model: Annotated[str, typer.Option(help="Inpainting network: a shipped name or a .safetensors path.")] = (
+        "sinogram-unet"),
+    angles_file: Annotated[Path | None, typer.Option(help="Angle file of TILTS (n×3 Euler or n tilts, degrees).")] = (
+        None),
+    pixel_size: _PIXEL = None,
+    euler: _EULER = None,
+    key: _KEY = None,
+    device: _DEVICE = "auto",
+    threads: _THREADS = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Predict projections at unmeasured tilts of an aligned single-axis series (sinogram inpainting); the measured
+    images are kept unchanged, first and in order, and each image is marked measured or predicted. Reconstruct the
+    output with aet reconstruct; refine against the measured series (aet refine and aet rfactor leave predicted
+    images out)."""
+    from aet.nn.inpaint import inpaint as run_inpaint
+    from aet.nn.inpaint import parse_angles
+
+    set_threads(threads)
+    aet.io.check_writable(out, overwrite)
+    ts = _read_tilts(tilts, angles_file, pixel_size, key, euler, None)
+    extended = run_inpaint(ts, parse_angles(angles), model, device=device)
+    aet.io.write(extended, out, overwrite=overwrite)
+    console.print(f"predicted {extended.n_images - ts.n_images} projections with {model}; wrote {out} "
+                  f"({ts.n_images} measured + {extended.n_images - ts.n_images} predicted images)")  # fmt: skip
+
+
+@app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="Training config (TOML), e.g. configs/train_unet.toml.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, the trained model and its card.")],

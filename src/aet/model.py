@@ -123,8 +123,20 @@ class TiltSeries:
             raise AetInputError("the selection holds no images.")
         shifts = None if self.shifts is None else self.shifts[idx]
         dose = None if self.dose is None else self.dose[idx]
+        meta = dict(self.metadata)
+        if "predicted" in meta:
+            meta["predicted"] = [bool(meta["predicted"][i]) for i in idx]
         return replace(self, images=self.images[idx], angles=self.angles[idx], shifts=shifts, dose=dose,
-                       metadata=dict(self.metadata))  # fmt: skip
+                       metadata=meta)  # fmt: skip
+
+    def measured(self) -> TiltSeries:
+        """The measured images only, without the projections that sinogram inpainting predicted
+        (``metadata["predicted"]``, :mod:`aet.nn.inpaint`): what refinement and the R-factor fit."""
+        flags = self.metadata.get("predicted")
+        if not flags or not any(flags):
+            return self
+        kept = self.subset(~np.asarray(flags, dtype=bool))
+        return replace(kept, metadata={k: v for k, v in kept.metadata.items() if k != "predicted"})
 
     def is_single_axis(self, tol_deg: float = 1e-4) -> bool:
         """True when every image is a pure tilt about y to within ``tol_deg`` degrees (see

@@ -74,7 +74,18 @@ class UNetTransformer(nn.Module):
         return self.head(x)
 
 
-REGISTRY: dict[str, Callable[..., nn.Module]] = {"unet": unet, "unet-transformer": UNetTransformer}
+def sinogram_unet(channels: tuple[int, ...] = (16, 32, 64, 128), res_units: int = 2) -> nn.Module:
+    """MONAI residual 2-D U-Net over a sinogram ``[batch, 2, angles, columns]`` (the sinogram interpolated between
+    the measured angles, and each angle's distance to a measured one): the sinogram inpainting network of
+    :mod:`aet.nn.inpaint` (Ding et al. 2019's first stage)."""
+    return UNet(
+        spatial_dims=2, in_channels=2, out_channels=1, channels=tuple(channels), strides=(2,) * (len(channels) - 1),
+        num_res_units=res_units, norm=None, act="PRELU",
+    )  # fmt: skip
+
+
+REGISTRY: dict[str, Callable[..., nn.Module]] = {"unet": unet, "unet-transformer": UNetTransformer,
+                                                 "sinogram-unet": sinogram_unet}  # fmt: skip
 
 
 def build(name: str, **options: Any) -> nn.Module:

@@ -18,8 +18,8 @@ import tomli_w
 
 from aet.errors import AetUsageError
 from aet.settings import from_table, names
-from aet.settings.reconstruct import METHOD_SETTINGS, ReconstructSettings
-from aet.settings.run import RunConfig
+from aet.settings.reconstruct import METHOD_SETTINGS
+from aet.settings.run import ReconstructStage, RunConfig
 
 
 def _apply(cfg: RunConfig, layer: Mapping[str, Any], source: str) -> RunConfig:
@@ -35,14 +35,14 @@ def _apply(cfg: RunConfig, layer: Mapping[str, Any], source: str) -> RunConfig:
         values = {k: v for k, v in values.items() if v is not None}
         where = f"[{section}] of {source}"
         if section == "reconstruct":
-            common = {k: v for k, v in values.items() if k in names(ReconstructSettings)}
-            rec = from_table(ReconstructSettings, common, where, cfg.reconstruct)
+            common = {k: v for k, v in values.items() if k in names(ReconstructStage)}
+            rec = from_table(ReconstructStage, common, where, cfg.reconstruct)
             cls = METHOD_SETTINGS[rec.method]
             base = cfg.method if isinstance(cfg.method, cls) else cls()
             rest = {k: v for k, v in values.items() if k not in common}
             unknown = set(rest) - set(names(cls))
             if unknown:
-                allowed = ", ".join([*names(ReconstructSettings), *names(cls)])
+                allowed = ", ".join([*names(ReconstructStage), *names(cls)])
                 raise AetUsageError(
                     f"unknown key(s) {', '.join(sorted(unknown))} in {where} for method {rec.method}; allowed: "
                     f"{allowed}."

@@ -53,6 +53,7 @@ from aet.settings.run import (
     AugmentStage,
     InputSettings,
     PrepareSettings,
+    ReconstructStage,
     RefineStage,
     RunConfig,
 )
@@ -61,6 +62,7 @@ from aet.threads import set_threads
 
 OUTPUTS = {
     "prepare": [".aet/prepared.npz"],
+    "inpaint": ["tilts_inpainted.npz"],
     "reconstruct": ["tomogram.mrc"],
     "adapt": ["network_adapted.safetensors", "network_adapted.json"],
     "augment": ["tomogram_augmented.mrc", "tomogram_uncertainty.mrc"],
@@ -214,10 +216,22 @@ def _run_stages(ts_raw: TiltSeries, cfg: RunConfig, elements: list[str], runner:
         if sparse:
             log.warning("prepare: " + sparse)
 
+    # ---- inpaint: projections predicted at unmeasured tilts, for the reconstruction only (refinement, the guard, the
+    # adaptation and the R-factor keep to the measured images of `ts`)
+    rec_ts, rec_from = ts, "prepare"
+    if cfg.reconstruct.inpaint:
+        from aet.nn.weights import resolve
+
+        in_key = runner.key("inpaint", cfg.reconstruct.inpaint, _file_hash(resolve(cfg.reconstruct.inpaint_model)),
+                            runner.content("prepare"))  # fmt: skip
+        rec_ts = runner.stage("inpaint", in_key, lambda: _inpaint(ts, cfg.reconstruct, device, out, log),
+                              lambda: aet.io.read_tilt_series(out / OUTPUTS["inpaint"][0]))  # fmt: skip
+        rec_from = "inpaint"
+
     # ---- reconstruct
-    rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content("prepare"))
+    rec_key = runner.key("reconstruct", cfg.tables()["reconstruct"], runner.content(rec_from))
     tomogram = runner.stage(
-        "reconstruct", rec_key, lambda: _reconstruct(ts, cfg.reconstruct, cfg.method, device, out, not quiet),
+        "reconstruct", rec_key, lambda: _reconstruct(rec_ts, cfg.reconstruct, cfg.method, device, out, not quiet),
         lambda: aet.io.read_volume(out / "tomogram.mrc"),
     )  # fmt: skip
 
@@ -405,6 +419,12 @@ def _read_tilts(source: Path | TiltSeries, inp: InputSettings) -> TiltSeries:
                                      euler_convention=inp.euler, angles_key=inp.angles_key)  # fmt: skip
     if "pixel_size" not in _stated(source, inp) and ts.pixel_size == 1.0:
         raise AetInputError("the pixel size is unknown; give it with --pixel-size (Å).")
+    if any(ts.metadata.get("predicted") or ()):
+        raise AetInputError(
+            "this tilt series holds projections predicted by `aet inpaint` (metadata 'predicted'); aet run would "
+            "align, refine and score against them as if measured. Give the measured series and set "
+            "[reconstruct] inpaint, which keeps the predicted projections to the reconstruction."
+        )
     return ts
 
 
@@ -607,6 +627,21 @@ def _tomogram(ts: TiltSeries, r: ReconstructSettings, method: MethodSettings, de
     map (with ``r`` changed)."""
     return aet.reconstruct(ts, settings=r, method_settings=method, support_mask=_mask(r.support), device=device,
                            progress=progress)  # fmt: skip
+
+
+def _inpaint(ts: TiltSeries, r: ReconstructStage, device: str, out: Path, log: logging.Logger) -> None:
+    """``[reconstruct] inpaint``: the prepared series with predicted projections appended (aet.nn.inpaint), written
+    to ``tilts_inpainted.npz`` (the measured images first and unchanged; ``predicted`` marks the others)."""
+    from aet.nn.inpaint import inpaint, parse_angles
+
+    if ts.metadata.get("prepare", {}).get("sample_found") == "film":
+        raise AetInputError("[reconstruct] inpaint predicts a particle's projections; this series is a film (it fills "
+                            "the field of view). Set inpaint = none.")  # fmt: skip
+    extended = inpaint(ts, parse_angles(r.inpaint or ""), r.inpaint_model, device=device)
+    added = extended.n_images - ts.n_images
+    log.info(f"inpaint: {added} projections predicted by {r.inpaint_model} ({r.inpaint}); the reconstruction uses "
+             f"{extended.n_images} images, refinement and the R-factor the {ts.n_images} measured")  # fmt: skip
+    aet.io.write(extended, out / OUTPUTS["inpaint"][0], overwrite=True)
 
 
 def _reconstruct(ts: TiltSeries, r: ReconstructSettings, method: MethodSettings, device: str, out: Path,

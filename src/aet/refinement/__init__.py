@@ -93,6 +93,7 @@ def refine(
     s = updated(settings or RefineSettings(), options)
     iterations, hb_iterations, max_move, tol = s.iterations, s.hb_iterations, s.max_move, s.tol
     max_shift, max_angle = s.max_shift, s.max_angle
+    tilt_series = tilt_series.measured()  # projections predicted by sinogram inpainting are no measurement
     check_inputs(model, tilt_series)
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -297,10 +298,12 @@ def rfactor(
     Returns:
         :class:`RFactors`: ``R1`` (Σ|calc − meas| / Σ|meas| over all pixels), ``R1_mean`` (the mean over
         projections of the per-projection R1, as Materials Data Bank reports), ``R2`` (‖calc − meas‖ / ‖meas‖),
+        all over the measured images (an inpainted series' predicted projections are left out),
         ``R1_per_projection``, and with ``calculated=True`` the calculated images ``[n, rows, cols]``.
     """
     if fit not in ("scale", "none"):
         raise AetInputError(f"fit must be 'scale' or 'none', got {fit!r}.")
+    tilt_series = tilt_series.measured()  # measured images only: never the projections inpainting predicted
     check_inputs(model, tilt_series)
     kw = {"dtype": torch.float64}
     ts = tilt_series

@@ -89,6 +89,17 @@ class PrepareSettings(Settings):
 
 
 @dataclass(frozen=True)
+class ReconstructStage(ReconstructSettings):
+    """[reconstruct]: :class:`ReconstructSettings` and the projections predicted before reconstructing."""
+
+    inpaint: str | None = setting(
+        None, "Tilts at which to predict projections before reconstructing, degrees: 'start:stop:step' (e.g. "
+        "'-90:90:2') or a list; a network fills the missing wedge and the steps between tilts (aet.nn.inpaint). Only "
+        "the reconstruction sees them: refinement and the R-factor fit the measured images.")
+    inpaint_model: str = setting("sinogram-unet", "Inpainting network: a shipped name or a .safetensors path.")
+
+
+@dataclass(frozen=True)
 class AugmentStage(AugmentSettings):
     """[augment]: :class:`AugmentSettings` and whether the stage runs."""
 
@@ -152,7 +163,7 @@ class RunConfig:
     input: InputSettings = InputSettings()
     run: RunOptions = RunOptions()
     prepare: PrepareSettings = PrepareSettings()
-    reconstruct: ReconstructSettings = ReconstructSettings()
+    reconstruct: ReconstructStage = ReconstructStage()
     method: MethodSettings = ResireSettings()
     augment: AugmentStage = AugmentStage()
     adapt: AdaptStage = AdaptStage()
