@@ -51,6 +51,7 @@ CASES = {
     "pd-pt-core-shell": (["--element", "Pd,Pt", "--chemistry", "core-shell", "--shell", "3"], {"Pd", "Pt"}, 2.772),
     "amorphous": (["--structure", "amorphous", "--element", "Pt"], {"Pt"}, None),
     "on-support": (["--support", "8"], {"Pt", "C"}, 2.772),
+    "on-ceria": (["--support", "8", "--support-kind", "CeO2"], {"Pt", "Ce", "O"}, 2.772),
 }
 
 
@@ -71,7 +72,7 @@ def test_simulate_command(tmp_path, case):
     assert ts.n_images == 7 and ts.pixel_size == pytest.approx(0.357)
     assert set(truth.elements) == species
     assert f"{len(truth)} atoms" in result.output
-    metal = truth.positions[[e != "C" for e in truth.elements]]
+    metal = truth.positions[[e not in ("C", "Ce", "O") for e in truth.elements]]  # the particle, not its film
     d = cKDTree(metal).query(metal, k=2)[0][:, 1]
     if nn is None:  # amorphous: no pair closer than the minimum distance
         assert d.min() >= 0.85 * 2.772 - 1e-6

@@ -116,3 +116,21 @@ def test_training_sample_shapes() -> None:
     x, y = training_sample(0, rows=4)
     assert x.shape == (4, 2, len(grid_angles()), 160) and y.shape == (4, 1, len(grid_angles()), 160)
     assert torch.isfinite(x).all() and float(y.max()) > 0
+
+
+def test_cli_inpaint_writes_a_marked_series_and_refuses_to_overwrite(series: tuple, tiny: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aet.cli import app
+
+    _, ts = series
+    aet.io.write(ts, tmp_path / "ts.npz")
+    args = ["inpaint", str(tmp_path / "ts.npz"), str(tmp_path / "more.npz"), "--angles=-90:90:10", "--model", tiny,
+            "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    more = aet.io.read_tilt_series(tmp_path / "more.npz")
+    assert more.n_images > ts.n_images and np.array_equal(more.measured().images, ts.images)
+    assert f"{ts.n_images} measured" in result.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "already exists" in str(again.exception or again.output)
