@@ -6,9 +6,10 @@ Run: .venv/bin/python benchmarks/inpaint.py [--model sinogram-unet] [--angles=-9
 1. ``inpaint``: the 24 test particles of ``benchmarks/augmentation.py`` (21 projections over ±65°, 0.3° angle errors,
    1e4 e/Å²), each reconstructed as the networks expect (RESIRE, 50 iterations) from the measured images alone
    (``measured``) or with the projections that ``--model`` predicts at ``--angles`` added (``inpainted``), then traced
-   as it is (``none``) or after ``--network``; with ``--refine`` the traced models are also refined against the
-   *measured* images with ``aet run``'s settings. Scores pooled over particles as in the augmentation benchmark
-   (0.9 Å), with the RMSD left after each particle's affine map and the mean |rotation| and |strain| of that map.
+   as it is (``none``) or after ``--network``; with ``--refine`` the network's traced models are also refined
+   against the *measured* images with ``aet run``'s settings. Scores pooled over particles as in the augmentation
+   benchmark (0.9 Å), with the RMSD left after each particle's affine map and the mean |rotation| and |strain| of
+   that map.
 2. ``inpaint_distortion``: the two large cuboctahedra (test particles 7 and 6), noise-free, no angle errors: the
    global rotation and strain of the traced lattice with and without inpainting.
 """
@@ -43,7 +44,8 @@ def simulated(args: argparse.Namespace) -> None:
     recon = weights.load(args.network)[1].reconstruction
     angles = parse_angles(args.angles)
     combos = [(src, net) for src in ("measured", "inpainted") for net in ("none", args.network)]
-    keys = [f"{s} → {n}" for s, n in combos] + ([f"{s} → {n} + refine" for s, n in combos] if args.refine else [])
+    keys = [f"{s} → {n}" for s, n in combos] + ([f"{s} → {args.network} + refine" for s in ("measured", "inpainted")]
+                                                  if args.refine else [])  # fmt: skip
     results: dict[str, list] = {k: [] for k in keys}
     per_particle, seconds = [], {"inpaint": 0.0, "reconstruct measured": 0.0, "reconstruct inpainted": 0.0}
     for k in _particles(args.particles):
@@ -60,7 +62,7 @@ def simulated(args: argparse.Namespace) -> None:
             for net in ("none", args.network):
                 traced = _traced(vol, net, species)
                 models = [(f"{src} → {net}", traced)]
-                if args.refine:
+                if args.refine and net != "none":
                     inside = traced.subset(inside_field_of_view(traced.positions, ts))
                     models.append((f"{src} → {net} + refine", aet.refine(inside, ts, REFINE, progress=False)[0]))
                 for key, model in models:
