@@ -1,7 +1,7 @@
 """Multislice simulation (abTEM): cost per projection, and the asi208 check beside the linear projector's.
 
-Run: .venv/bin/python benchmarks/multislice.py [--part cost,asi208] [--window 16] [--asi-window 20] [--threads 2]
-[--phonons 1] [--name multislice] (results: benchmarks/results/NAME_PART.json)
+Run: .venv/bin/python benchmarks/multislice.py [--part cost,prism,asi208] [--window 16] [--prism 16]
+[--asi-window 20] [--threads 2] [--phonons 1] [--name multislice] (results: benchmarks/results/NAME_PART.json)
 
 * ``cost``: one projection (0°) of a 3 nm Pt cuboctahedron at aet's default pixel (0.357 Å, the image that fits the
   particle at any tilt) with the default :class:`MultisliceSettings` (300 keV, 25 mrad, detector 40–160 mrad,
@@ -9,6 +9,7 @@ Run: .venv/bin/python benchmarks/multislice.py [--part cost,asi208] [--window 16
   with them); the whole potential, the probe over a ``--window``² block at the centre, scaled by the image's pixels
   (abTEM's time per probe position does not depend on where it is); a 21-projection series costs 21 × that. The
   linear projector's time for the same image beside it.
+* ``prism``: the same projection by PRISM with interpolation factor ``--prism``, the whole image.
 * ``asi208``: the ground truth of ``shared/data/asi208`` simulated at θ = 0° and 60°, compared with the measured
   1.6e5 e/Å² images (Poisson counts) by correlation after the same 1-pixel Gaussian low-pass on both, next to the
   linear projector (B = 5 Å²). The series' own microscope settings are not published: 300 keV and the defaults are
@@ -58,6 +59,22 @@ def cost(phonons: int, window: int) -> list:
             f"{size}² px at 0.357 Å", phonons, seconds, seconds * 21, linear, "-", "-"]  # fmt: skip
 
 
+def prism_cost(phonons: int, interpolation: int) -> list:
+    """The same projection by PRISM (``MultisliceSettings.prism_interpolation``): the whole image (the S-matrix is
+    built for the whole cell, so it cannot be timed on a window)."""
+    import abtem
+
+    model = build_model("cuboctahedron", ["Pt"], 3.0)
+    size = fitting_image_size(model, 0.357)
+    s = MultisliceSettings(phonons=phonons, prism_interpolation=interpolation)
+    beam = model.positions @ detector_frame(np.zeros((1, 3)))[0].T
+    t = time.perf_counter()
+    _one_image(abtem, beam, model.elements, (size, size), 0.357, s)
+    seconds = time.perf_counter() - t
+    return ["prism", f"3 nm Pt cuboctahedron, {len(model)} atoms, PRISM interpolation {interpolation} (whole image)",
+            f"{size}² px at 0.357 Å", phonons, seconds, seconds * 21, "-", "-", "-"]  # fmt: skip
+
+
 def asi208(phonons: int, window: int) -> list:
     """The asi208 truth at 0° and 60° over a ``window``² block of pixels at the centre (the whole specimen in the
     potential), against the measured 1.6e5 e/Å² images there, and the linear projector's image of the same block."""
@@ -92,11 +109,12 @@ def asi208(phonons: int, window: int) -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", default="cost,asi208")
+    ap.add_argument("--part", default="cost,asi208", help="cost, prism and/or asi208")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--phonons", type=int, default=1)
     ap.add_argument("--window", type=int, default=16, help="cost: the probe scans this many pixels squared")
     ap.add_argument("--asi-window", type=int, default=20, help="asi208: the probe scans this many pixels squared")
+    ap.add_argument("--prism", type=int, default=16, help="prism: PRISM's interpolation factor")
     ap.add_argument("--name", default="multislice")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -107,7 +125,12 @@ def main() -> None:
                "linear projector s", "corr. multislice (low-pass)", "corr. linear (low-pass)"]  # fmt: skip
     extra = {"settings": str(MultisliceSettings(phonons=args.phonons)), "threads": args.threads}
     for part in args.part.split(","):  # each part's table as soon as it is done (each takes many minutes)
-        rows = [cost(args.phonons, args.window)] if part == "cost" else asi208(args.phonons, args.asi_window)
+        if part == "cost":
+            rows = [cost(args.phonons, args.window)]
+        elif part == "prism":
+            rows = [prism_cost(args.phonons, args.prism)]
+        else:
+            rows = asi208(args.phonons, args.asi_window)
         report(f"{args.name}_{part}", columns, rows, extra)
 
 

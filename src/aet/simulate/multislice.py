@@ -53,6 +53,9 @@ class MultisliceSettings:
     sampling_A: float = 0.04  #: real-space sampling of the potential and the probe (0.04 Å: 164 mrad at 300 keV)
     seed: int = 0
     device: str = "cpu"  #: "cpu" or "gpu" (abTEM's CuPy path)
+    #: PRISM (Ophus 2017; abTEM's SMatrix) with this interpolation factor instead of one multislice per probe
+    #: position: the cost falls about as its square, the probe is cut off at 1/factor of the cell (None: off)
+    prism_interpolation: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  #: further abTEM probe aberrations, e.g. {"C12": 5.0}
 
     def __post_init__(self) -> None:
@@ -68,6 +71,8 @@ class MultisliceSettings:
             )
         if self.phonons < 1 or self.slice_A <= 0 or self.sampling_A <= 0:
             raise AetInputError("phonons must be ≥ 1, slice_A and sampling_A positive.")
+        if self.prism_interpolation is not None and self.prism_interpolation < 1:
+            raise AetInputError(f"prism_interpolation must be ≥ 1 (or None: off), got {self.prism_interpolation}.")
         if self.device not in ("cpu", "gpu"):
             raise AetInputError(f"device must be 'cpu' or 'gpu', got {self.device!r}.")
 
@@ -147,14 +152,21 @@ def _one_image(abtem: Any, beam: np.ndarray, elements: list[str], shape: tuple[i
     phonons = abtem.FrozenPhonons(atoms, num_configs=s.phonons, sigmas=s.thermal_sigma_A, seed=s.seed)
     potential = abtem.Potential(phonons, sampling=s.sampling_A, slice_thickness=s.slice_A, device=s.device)
     aberrations = {"C10": -s.defocus_A, "C30": s.cs_mm * 1e7, **s.extra}
-    probe = abtem.Probe(energy=s.energy_kev * 1e3, semiangle_cutoff=s.convergence_mrad, aberrations=aberrations,
-                        device=s.device)  # fmt: skip
     r0, r1, c0, c1 = window or (0, rows, 0, cols)
     first = lo - origin[:2] + np.array([c0, r0]) * pixel
     scan = abtem.GridScan(start=tuple(first), end=tuple(first + np.array([c1 - c0, r1 - r0]) * pixel),
                           gpts=(c1 - c0, r1 - r0), endpoint=False)  # fmt: skip
     detector = abtem.AnnularDetector(inner=s.detector_mrad[0], outer=s.detector_mrad[1])
-    measured = probe.scan(potential, scan=scan, detectors=detector).compute(progress_bar=False)
+    energy = s.energy_kev * 1e3
+    if s.prism_interpolation:  # every plane wave of the probe's aperture once through the specimen, then per position
+        smatrix = abtem.SMatrix(potential=potential, energy=energy, semiangle_cutoff=s.convergence_mrad,
+                                interpolation=s.prism_interpolation, device=s.device)  # fmt: skip
+        ctf = abtem.CTF(semiangle_cutoff=s.convergence_mrad, aberration_coefficients=aberrations, energy=energy)
+        measured = smatrix.scan(scan=scan, detectors=detector, ctf=ctf).compute(progress_bar=False)
+    else:
+        probe = abtem.Probe(energy=energy, semiangle_cutoff=s.convergence_mrad, aberrations=aberrations,
+                            device=s.device)  # fmt: skip
+        measured = probe.scan(potential, scan=scan, detectors=detector).compute(progress_bar=False)
     image = np.asarray(measured.array)
     if image.ndim == 3:  # frozen phonons not yet averaged
         image = image.mean(0)
