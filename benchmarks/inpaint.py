@@ -1,7 +1,7 @@
 """Sinogram inpainting before reconstruction, on the augmentation benchmark's test set (issue 19, acceptance 1).
 
 Run: .venv/bin/python benchmarks/inpaint.py [--model sinogram-unet] [--angles=-90:90:2] [--network unet-alloy]
-     [--particles 0-23] [--threads 2] [--refine] [--skip-distortion] [--name inpaint]
+     [--particles 0-23] [--threads 2] [--refine] [--skip-distortion] [--update-card] [--name inpaint]
 
 1. ``inpaint``: the 24 test particles of ``benchmarks/augmentation.py`` (21 projections over ±65°, 0.3° angle errors,
    1e4 e/Å²), each reconstructed as the networks expect (RESIRE, 50 iterations) from the measured images alone
@@ -78,6 +78,10 @@ def simulated(args: argparse.Namespace) -> None:
         rot = float(np.mean([abs(d.rotation_deg) for _, d in res]))
         strain = float(np.mean([np.abs(d.strain_xyz).max() for _, d in res])) * 100
         rows.append([key, p["recall"], p["precision"], p["f1"], p["rmsd_pm"], p["rmsd_after_affine_pm"], rot, strain])
+    if args.update_card:
+        _update_card(args.model, "simulated", {row[0]: {"recall": row[1], "precision": row[2], "f1": row[3],
+                                                        "rmsd_pm": row[4], "mean_rotation_deg": row[6]}
+                                               for row in rows})  # fmt: skip
     report(
         args.name,
         ["combination", "recall", "precision", "F1", "RMSD pm", "RMSD after affine fit pm", "mean |rotation| °",
@@ -89,7 +93,22 @@ def simulated(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
-def distortion(args: argparse.Namespace, particles: tuple[int, ...] = (7, 6)) -> None:
+def _update_card(model: str, key: str, figures: dict) -> None:
+    """Write benchmark figures into the model card (``card["benchmark"][key]``), atomically."""
+    import json
+    import sys
+
+    from aet.io.atomic import atomic_paths, dump_json
+
+    path = weights.resolve(model).with_suffix(".json")
+    card = json.loads(path.read_text())
+    card.setdefault("benchmark", {})[key] = {"figures": figures, "date": time.strftime("%Y-%m-%d"),
+                                             "command": "python benchmarks/inpaint.py " + " ".join(sys.argv[1:])}
+    with atomic_paths(path) as (tmp,):
+        dump_json(card, tmp)
+
+
+def distortion(args: argparse.Namespace, particles: tuple[int, ...] = (7, 6)) -> list:
     recon = weights.load(args.network)[1].reconstruction
     rows = []
     for k in particles:
@@ -111,6 +130,7 @@ def distortion(args: argparse.Namespace, particles: tuple[int, ...] = (7, 6)) ->
          "RMSD after affine fit pm", "rotation °", "strain x %", "strain y %", "strain z %"],
         rows, {"reconstruction": recon, "dose": "noise-free", "angle_error": 0.0, "angles": args.angles},
     )  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -123,13 +143,17 @@ def main() -> None:
     ap.add_argument("--refine", action="store_true", help="also refine every traced model (measured images)")
     ap.add_argument("--skip-simulated", action="store_true")
     ap.add_argument("--skip-distortion", action="store_true")
+    ap.add_argument("--update-card", action="store_true", help="write the pooled figures into the model's card")
     ap.add_argument("--name", default="inpaint")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not args.skip_simulated:
         simulated(args)
     if not args.skip_distortion:
-        distortion(args)
+        rows = distortion(args)
+        if args.update_card:
+            _update_card(args.model, "distortion", {f"particle {r[0]} {r[3]} -> {r[5]}": {
+                "rmsd_pm": r[7], "rotation_deg": r[9], "strain_xyz_percent": r[10:13]} for r in rows})
 
 
 if __name__ == "__main__":

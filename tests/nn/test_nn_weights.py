@@ -15,7 +15,7 @@ from aet.nn import weights
 
 def test_shipped_models_and_size() -> None:
     names = weights.shipped_names()
-    assert {"unet", "unet-transformer"} <= set(names)
+    assert {"unet", "unet-transformer", "sinogram-unet"} <= set(names)
     total = sum((weights.SHIPPED / f"{n}.safetensors").stat().st_size for n in names)
     assert total <= 20 * 2**20
     default = (weights.SHIPPED / "default.txt").read_text().strip()

@@ -239,7 +239,7 @@ def adapt(
     start = time.perf_counter()
     budget = 60.0 * s.minutes
     dev = resolve_device(device)
-    base, card = weights.load(model)
+    base, card = weights.load(model, kind="volume")
     net = copy.deepcopy(base).to(dev)  # the loaded module is cached: never train it in place
     if reconstruct is None:
         from aet.nn.data import reconstruct_for_network

@@ -69,7 +69,7 @@ def augment(
     s = updated(settings or AugmentSettings(), options if model is None else {**options, "model": model})
     model = network_for(s.model, elements or ())
     tta, overlap, batch_size = s.tta, s.overlap, s.batch_size
-    net, card = weights.load(model)
+    net, card = weights.load(model, kind="volume")
     stride = card.architecture.stride
     window = int(s.window or card.window)
     if window % stride:

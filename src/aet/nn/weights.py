@@ -18,7 +18,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from aet.errors import AetFileNotFoundError, AetFormatError
+from aet.errors import AetFileNotFoundError, AetFormatError, AetInputError
 from aet.io.atomic import atomic_paths, dump_json
 from aet.nn.card import ModelCard
 from aet.nn.models import build
@@ -92,8 +92,20 @@ def _load_cached(path: str, mtime: float) -> tuple[nn.Module, ModelCard]:
     return net, card
 
 
-def load(name_or_path: str | Path = "default") -> tuple[nn.Module, ModelCard]:
-    """The network (eval mode, on the CPU) and its card. Cached per file; never unpickles."""
+#: What a network works on, by its architecture: ``sinogram`` networks inpaint tilt series (aet.nn.inpaint), the
+#: others augment tomograms.
+SINOGRAM_ARCHITECTURES = ("sinogram-unet",)
+
+
+def load(name_or_path: str | Path = "default", kind: str | None = None) -> tuple[nn.Module, ModelCard]:
+    """The network (eval mode, on the CPU) and its card. Cached per file; never unpickles. ``kind``
+    (``"volume"`` or ``"sinogram"``): refuse a network of the other kind with a clear error."""
     path = resolve(name_or_path)
     net, card = _load_cached(str(path), path.stat().st_mtime)
+    if kind is not None:
+        found = "sinogram" if card.architecture.name in SINOGRAM_ARCHITECTURES else "volume"
+        if found != kind:
+            use = "aet inpaint, [reconstruct] inpaint_model" if found == "sinogram" else "aet augment, [augment] model"
+            raise AetInputError(f"{name_or_path} is a {found} network ({card.architecture.name}), not a {kind} "
+                                f"network; use it with {use}.")  # fmt: skip
     return net, copy.deepcopy(card)  # the caller may change the card's dicts; the cached one stays as read

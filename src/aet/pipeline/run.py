@@ -339,8 +339,16 @@ def _check_settings(cfg: RunConfig) -> None:
         resolve_device(cfg.run.device)
         if cfg.augment.enabled:
             resolve(cfg.augment.model)
+        if cfg.reconstruct.inpaint:
+            from aet.nn.inpaint import parse_angles
+
+            resolve(cfg.reconstruct.inpaint_model)
+            parse_angles(cfg.reconstruct.inpaint)
     except AetError as err:
         raise AetUsageError(str(err)) from None
+    if cfg.subareas.enabled and cfg.reconstruct.inpaint:
+        raise AetUsageError("[reconstruct] inpaint predicts a particle's projections; sub-areas are parts of a film. "
+                            "Set inpaint = none.")  # fmt: skip
     if cfg.refine.warm_start is not None and not Path(cfg.refine.warm_start).is_file():
         raise AetUsageError(f"[refine] warm_start names {cfg.refine.warm_start}, which is not a file; give the "
                             "atoms.xyz of an earlier time point.")  # fmt: skip
