@@ -235,7 +235,8 @@ def train(out: Path, minutes: float = 30.0, steps: int | None = None, seed: int 
     net = build("sinogram-unet", **options)
     opt = torch.optim.AdamW(net.parameters(), lr=lr)
     meta = checkpoint.load(work, "last", net, opt, torch.device("cpu")) or {"step": 0, "seconds": 0.0, "loss": []}
-    samples = [training_sample(meta["step"] * 1000 + i, seed) for i in range(pool)]
+    meta.setdefault("samples", meta["step"] + pool)  # checkpoints of before this counter: one per step + the pool
+    samples = [training_sample(meta["step"] * 1000 + i, seed) for i in range(pool)]  # indices no earlier run drew
     fresh = meta["step"] * 1000 + pool
     t0, budget = time.perf_counter() - meta["seconds"], minutes * 60
     net.train()
@@ -250,6 +251,7 @@ def train(out: Path, minutes: float = 30.0, steps: int | None = None, seed: int 
         meta["loss"].append(float(loss.detach()))
         samples[meta["step"] % pool] = training_sample(fresh, seed)
         fresh += 1
+        meta["samples"] += 1
         if meta["step"] % 50 == 0:
             meta["seconds"] = time.perf_counter() - t0
             checkpoint.save(work, "last", net, opt, meta)
@@ -268,7 +270,7 @@ def train(out: Path, minutes: float = 30.0, steps: int | None = None, seed: int 
                               "(fcc, alloys, amorphous, bcc/hcp; no icosahedra), 1.5-4.5 nm", "physics": "linear ADF "
                               "(Z^1.7), 0.357 A pixels, 160-pixel images", "tilts": "single axis, +-55-80 deg, 15-60 "
                               "images, angle errors 0-0.5 deg", "dose_e_per_A2": [3e3, 3e5], "rows_per_sample": 16,
-                              "samples": fresh, "seed": seed},
+                              "samples": meta["samples"], "seed": seed},
             "training": {"steps": meta["step"], "seconds": round(meta["seconds"]), "optimiser": "AdamW", "lr": lr,
                          "loss": "sum (prediction - truth)^2 / sum truth^2 over the grid",
                          "final_loss": round(float(np.mean(meta["loss"][-100:])), 5), "device": "cpu"},
