@@ -100,3 +100,13 @@ def test_on_support_keeps_the_particle_and_labels_the_film() -> None:
     film = sample.positions[sample.labels == 1]
     assert film[:, 2].max() == pytest.approx(-2.0)
     assert set(np.array(sample.elements)[sample.labels == 1]) == {"Si", "N"}
+
+
+def test_aet_run_refuses_support_removal_on_a_stated_film_before_any_stage(tmp_path: Path) -> None:
+    from aet.errors import AetUsageError
+    from aet.pipeline.run import run
+
+    ts, _ = _supported_series("C")
+    with pytest.raises(AetUsageError, match="sample = \"film\""):
+        run(ts, tmp_path / "run", overrides={"prepare": {"sample": "film", "support": "remove"}}, quiet=True)
+    assert not (tmp_path / "run").exists()

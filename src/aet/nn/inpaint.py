@@ -99,15 +99,18 @@ def network_input(theta: np.ndarray, images: np.ndarray, scale: float) -> torch.
     return torch.from_numpy(np.ascontiguousarray(both, dtype=np.float32))
 
 
-def _padded(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int]:
+def _correction(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The network's correction ``[b, 1, GRID, cols]`` to the interpolated sinograms of ``x`` (columns padded to the
+    network's stride for the pass, cut back after)."""
     cols = x.shape[-1]
-    extra = (-cols) % multiple
-    return (torch.nn.functional.pad(x, (0, extra)) if extra else x), cols
+    extra = (-cols) % 8
+    return net(torch.nn.functional.pad(x, (0, extra)) if extra else x)[..., :cols]
 
 
-def predict_grid(net: torch.nn.Module, theta: np.ndarray, images: np.ndarray, device: str = "auto",
-                 batch: int = 32) -> np.ndarray:  # fmt: skip
-    """The network's sinograms on the grid, ``[GRID, rows, cols]`` in the images' units."""
+def predict_correction(net: torch.nn.Module, theta: np.ndarray, images: np.ndarray, device: str = "auto",
+                       batch: int = 32) -> np.ndarray:  # fmt: skip
+    """The network's correction to the interpolated sinograms on the grid, ``[GRID, rows, cols]`` in the images'
+    units."""
     from aet.device import resolve_device
 
     dev = resolve_device(device)
@@ -115,12 +118,9 @@ def predict_grid(net: torch.nn.Module, theta: np.ndarray, images: np.ndarray, de
     if not np.isfinite(scale) or scale <= 0:
         raise AetInputError("the images have no positive mean; inpainting needs background-subtracted ADF images.")
     x = network_input(theta, images, scale)
-    out = []
     net = net.to(dev).eval()
     with torch.no_grad():
-        for i in range(0, len(x), batch):
-            xb, cols = _padded(x[i : i + batch].to(dev), 8)
-            out.append((xb[:, :1] + net(xb))[..., :cols].cpu())
+        out = [_correction(net, x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)]
     sino = torch.cat(out)[:, 0].numpy()  # [rows, GRID, cols]
     return np.asarray(sino.transpose(1, 0, 2) * scale)
 
@@ -154,10 +154,9 @@ def inpaint(ts: TiltSeries, angles: np.ndarray, model: str = SHIPPED, device: st
             "resample the images to its pixel size first."
         )
     images = np.asarray(ts.images, np.float64)
-    grid = grid_angles()
-    correction = predict_grid(net, theta, images, device) - interpolate(theta, images, grid)
-    predicted = interpolate(theta, images, wanted) + interpolate(grid, correction, wanted)
-    angles_out = np.concatenate([np.asarray(ts.angles), _as_euler(wanted, ts)])
+    correction = predict_correction(net, theta, images, device)
+    predicted = interpolate(theta, images, wanted) + interpolate(grid_angles(), correction, wanted)
+    angles_out = np.concatenate([np.asarray(ts.angles), as_euler_angles(wanted)])  # (0, θ, 0): a y tilt either way
     meta = {**ts.metadata, "predicted": [False] * ts.n_images + [True] * len(wanted),
             "inpaint": {"model": str(model), "angles_deg": [round(float(a), 4) for a in wanted]}}  # fmt: skip
     added = len(wanted)
@@ -165,11 +164,6 @@ def inpaint(ts: TiltSeries, angles: np.ndarray, model: str = SHIPPED, device: st
     shifts = None if ts.shifts is None else np.vstack([ts.shifts, np.zeros((added, 2))])  # predicted: centred
     return replace(ts, images=np.concatenate([ts.images, predicted.astype(ts.images.dtype)]), angles=angles_out,
                    dose=dose, shifts=shifts, metadata=meta)  # fmt: skip
-
-
-def _as_euler(theta: np.ndarray, ts: TiltSeries) -> np.ndarray:
-    """Tilts θ about y as Euler angles (0, θ, 0): a pure y rotation in either convention of ``ts``."""
-    return as_euler_angles(theta)
 
 
 # ---------------------------------------------------------------- training
@@ -210,7 +204,7 @@ def validation_loss(net: torch.nn.Module, samples: int = 24, seed: int = 0) -> d
     with torch.no_grad():
         for i in range(samples):
             x, y = training_sample(VALIDATION_INDEX + i, seed)
-            pred = x[:, :1] + net(_padded(x, 8)[0])[..., : x.shape[-1]]
+            pred = x[:, :1] + _correction(net, x)
             far = (x[:, 1:] * DISTANCE_SCALE > 5.0).float()
             for name, guess in (("network", pred), ("interpolation", x[:, :1])):
                 err, ref = (guess - y) ** 2, y**2
@@ -242,7 +236,7 @@ def train(out: Path, minutes: float = 30.0, steps: int | None = None, seed: int 
     net.train()
     while (steps is None and time.perf_counter() - t0 < budget) or (steps is not None and meta["step"] < steps):
         x, y = samples[meta["step"] % pool]
-        pred = x[:, :1] + net(_padded(x, 8)[0])[..., : x.shape[-1]]
+        pred = x[:, :1] + _correction(net, x)
         loss = torch.mean((pred - y) ** 2) / torch.mean(y**2)
         opt.zero_grad()
         loss.backward()

@@ -346,6 +346,9 @@ def _check_settings(cfg: RunConfig) -> None:
             parse_angles(cfg.reconstruct.inpaint)
     except AetError as err:
         raise AetUsageError(str(err)) from None
+    if cfg.prepare.support == "remove" and cfg.prepare.sample == "film":
+        raise AetUsageError("[prepare] support = \"remove\" is for a particle on a support film, but [prepare] sample "
+                            "= \"film\"; set support = \"keep\", or sample = \"particle\" or \"auto\".")  # fmt: skip
     if cfg.subareas.enabled and cfg.reconstruct.inpaint:
         raise AetUsageError("[reconstruct] inpaint predicts a particle's projections; sub-areas are parts of a film. "
                             "Set inpaint = none.")  # fmt: skip

@@ -13,9 +13,9 @@ own noise. The part of that signal that can be predicted is removed, image by im
    a crystalline film): the Fourier peaks of the outside region that stand ``PEAK_FACTOR`` times above the spectrum's
    median around them (amorphous films: at most 13 ×; crystals: 20–40 ×), each placed between the frequency bins by
    a parabola through its log power, with their cosine and sine amplitudes fitted by least squares together with the
-   polynomial. An amorphous film has no such peaks and keeps only the
-   smooth part; its atom-by-atom fluctuations cannot be predicted under the particle and stay (they are noise to the
-   reconstruction, a fraction of one heavy atom per column).
+   polynomial. An amorphous film has no such peaks and keeps only the smooth part; its atom-by-atom fluctuations
+   cannot be predicted under the particle and stay (they are noise to the reconstruction, a fraction of one heavy
+   atom per column).
 3. **Subtraction.** The film model, which extends under the particle, is subtracted from the whole image.
 
 No library offers this (scikit-image's inpainting fills a region smoothly; it does not carry a lattice under an
